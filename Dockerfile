@@ -1,0 +1,49 @@
+# syntax=docker/dockerfile:1
+# TIP Watch: one image for the Celery worker, Celery beat and the web UI (see docker-compose.yml).
+# Every dependency ships manylinux wheels for CPython 3.11, so the slim image needs no compiler.
+
+# --- build: install the project and its runtime dependencies into a venv -------------------
+FROM python:3.11-slim AS build
+
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONDONTWRITEBYTECODE=1
+
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+
+WORKDIR /src
+# Only what the distribution needs (no tests/, no dev extras): see .dockerignore too.
+COPY pyproject.toml README.md ./
+COPY worker/ worker/
+COPY tasks/ tasks/
+COPY config/ config/
+COPY seeds/ seeds/
+RUN pip install . && python -m compileall -q /opt/venv
+
+# --- runtime -----------------------------------------------------------------------------------
+FROM python:3.11-slim
+
+ENV PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PATH=/opt/venv/bin:$PATH \
+    TIPWATCH_DATA_DIR=/data \
+    TIPWATCH_ARCHIVE_DIR=/data/archive
+
+RUN groupadd --system --gid 10001 tipwatch \
+ && useradd --system --uid 10001 --gid tipwatch --home-dir /home/tipwatch --create-home \
+        --shell /usr/sbin/nologin tipwatch \
+ && mkdir -p /data/archive \
+ && chown -R tipwatch:tipwatch /data
+
+COPY --from=build /opt/venv /opt/venv
+COPY --from=build --chown=tipwatch:tipwatch /src/seeds /opt/tipwatch/seeds
+
+USER tipwatch
+# Not the source tree: imports resolve to the installed package only.
+WORKDIR /home/tipwatch
+
+EXPOSE 8000
+
+# Default role: the Celery worker. docker-compose.yml sets the command of each service.
+CMD ["celery", "-A", "worker", "worker", "--loglevel=INFO", "--queues=poll,extract,notify", "--concurrency=2"]

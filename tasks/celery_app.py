@@ -1,0 +1,50 @@
+"""The Celery application: production defaults for a worker that must not lose work."""
+
+from __future__ import annotations
+
+from celery import Celery
+from celery.signals import worker_process_init
+from kombu import Queue
+
+from tasks.schedule import beat_schedule
+from worker import runtime
+
+QUEUES = ("poll", "extract", "notify")
+
+
+def make_app() -> Celery:
+    settings = runtime.settings()
+    app = Celery("tipwatch", broker=settings.broker_url, backend=settings.resolved_result_backend)
+    app.conf.update(
+        task_queues=[Queue(name) for name in QUEUES],
+        task_default_queue="poll",
+        task_routes={
+            "tipwatch.poll_source": {"queue": "poll"},
+            "tipwatch.deliver_alert": {"queue": "notify"},
+            "tipwatch.sweep_alerts": {"queue": "notify"},
+        },
+        # A task is acknowledged only when done: a worker killed mid-task gets it redelivered.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_track_started=True,
+        result_expires=7 * 24 * 3600,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={"visibility_timeout": 2 * 3600},
+        task_serializer="json",
+        accept_content=["json"],
+        timezone="UTC",
+        beat_schedule=beat_schedule(settings),
+    )
+    return app
+
+
+app = make_app()
+
+
+@worker_process_init.connect
+def _fresh_connections(**_: object) -> None:
+    # Pooled database connections must not be shared across a fork.
+    from worker.storage.db import dispose_engines
+
+    dispose_engines()

@@ -1,0 +1,66 @@
+"""Thin Celery tasks: each builds its inputs and calls one plain function of ``worker``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Task
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+
+from tasks.celery_app import app
+from worker import runtime
+from worker.notify import deliver_alert, pending_alert_ids
+from worker.pipeline import poll_source
+from worker.storage.db import session_scope
+from worker.storage.models import Alert
+
+
+@app.task(
+    name="tipwatch.poll_source",
+    bind=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    retry_backoff_max=600,
+    max_retries=5,
+    soft_time_limit=50 * 60,
+    time_limit=55 * 60,
+)
+def poll_source_task(self: Task, name: str) -> dict[str, Any]:
+    """Poll one source, then queue delivery of the alerts it created."""
+    settings = runtime.settings()
+    engine = runtime.engine(settings)
+    report = poll_source(engine, settings, settings.source(name))
+    if report.document_ids:
+        with session_scope(engine) as session:
+            alert_ids = list(
+                session.scalars(
+                    select(Alert.id).where(
+                        Alert.document_id.in_(report.document_ids), Alert.status == "pending"
+                    )
+                )
+            )
+        for alert_id in alert_ids:
+            deliver_alert_task.delay(alert_id)
+    return report.as_dict()
+
+
+@app.task(
+    name="tipwatch.deliver_alert", bind=True, max_retries=None, soft_time_limit=120, time_limit=180
+)
+def deliver_alert_task(self: Task, alert_id: int) -> str:
+    """Deliver one alert; retried with exponential backoff while endpoints fail."""
+    settings = runtime.settings()
+    status = deliver_alert(runtime.engine(settings), settings, alert_id)
+    if status == "pending":
+        raise self.retry(countdown=min(30 * 2**self.request.retries, 3600))
+    return status
+
+
+@app.task(name="tipwatch.sweep_alerts")
+def sweep_alerts_task() -> int:
+    """Re-queue pending alerts whose task was lost (e.g. a broker restart)."""
+    ids = pending_alert_ids(runtime.engine())
+    for alert_id in ids:
+        deliver_alert_task.delay(alert_id)
+    return len(ids)

@@ -1,0 +1,219 @@
+"""Shared fixtures: real servers on loopback, started once, and a fresh TIP Watch per test."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from tests.replica import Replica
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# -- SMTP -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Mailbox:
+    """Messages received by the local SMTP server, parsed."""
+
+    messages: list[EmailMessage] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        with self.lock:
+            self.messages.append(message)  # type: ignore[arg-type]
+        return "250 Message accepted for delivery"
+
+    def clear(self) -> None:
+        with self.lock:
+            self.messages.clear()
+
+    def wait_for(self, count: int, timeout: float = 30.0) -> list[EmailMessage]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                if len(self.messages) >= count:
+                    return list(self.messages)
+            time.sleep(0.1)
+        with self.lock:
+            return list(self.messages)
+
+
+def body_text(message: EmailMessage) -> str:
+    """The text/plain part of an email (apprise sends HTML with a text alternative)."""
+    part = message.get_body(preferencelist=("plain",))
+    return part.get_content() if part else ""
+
+
+def body_html(message: EmailMessage) -> str:
+    part = message.get_body(preferencelist=("html",))
+    return part.get_content() if part else ""
+
+
+@dataclass
+class SmtpServer:
+    host: str
+    port: int
+    mailbox: Mailbox
+
+    def url(self, to: str = "analyst@example.org") -> str:
+        return f"mailto://{self.host}:{self.port}?from=tipwatch@example.org&to={to}&name=TIPWatch"
+
+
+@pytest.fixture(scope="session")
+def smtp_server() -> Iterator[SmtpServer]:
+    mailbox = Mailbox()
+    port = free_port()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield SmtpServer("127.0.0.1", port, mailbox)
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def smtp(smtp_server: SmtpServer) -> SmtpServer:
+    smtp_server.mailbox.clear()
+    return smtp_server
+
+
+# -- the replica sites ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def replica_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replica]:
+    with Replica(tmp_path_factory.mktemp("replica")) as replica:
+        yield replica
+
+
+@pytest.fixture
+def replica(tmp_path: Path) -> Iterator[Replica]:
+    """A fresh replica per test, for tests that change the sites."""
+    with Replica(tmp_path / "replica") as site:
+        yield site
+
+
+# -- TIP Watch configured against the replica -------------------------------------------------
+
+
+@dataclass
+class Tipwatch:
+    """A TIP Watch installation in a temporary directory, pointed at a replica."""
+
+    data_dir: Path
+    env: dict[str, str]
+
+    def run(
+        self, *args: str, check: bool = True, timeout: float = 240
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the installed ``tipwatch`` command exactly as a user would."""
+        result = subprocess.run(
+            [str(BIN / "tipwatch"), *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"tipwatch {' '.join(args)} exited {result.returncode}:\n"
+                f"{result.stdout}\n{result.stderr}"
+            )
+        return result
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self.run(*args, "--json").stdout)
+
+    def settings(self) -> Any:
+        from config.settings import Settings
+
+        keys = {
+            k[len("TIPWATCH_") :].lower(): v
+            for k, v in self.env.items()
+            if k.startswith("TIPWATCH_")
+        }
+        if "base_urls" in keys:
+            keys["base_urls"] = json.loads(keys["base_urls"])
+        return Settings(**keys)
+
+
+REAL_HOSTS = {
+    "onu-vienne": "onu-vienne.delegfrance.org",
+    "osce": "osce.delegfrance.org",
+    "unodc": "www.unodc.org",
+}
+
+
+def replica_base_urls(replica: Replica) -> dict[str, str]:
+    """TIPWATCH_BASE_URLS for a replica: each real host mapped to its loopback stand-in."""
+    return {REAL_HOSTS[site]: url for site, url in replica.base_urls.items()}
+
+
+def make_env(data_dir: Path, replica: Replica | None, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TIPWATCH_")}
+    env.update(
+        {
+            "TIPWATCH_DATA_DIR": str(data_dir),
+            "TIPWATCH_HOST_DELAY": "0",
+            "TIPWATCH_HTTP_TIMEOUT": "10",
+            "TIPWATCH_WEB_BASE_URL": "http://tipwatch.test",
+            "NO_COLOR": "1",
+            "COLUMNS": "200",
+        }
+    )
+    if replica is not None:
+        env["TIPWATCH_BASE_URLS"] = json.dumps(replica_base_urls(replica))
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def tipwatch(tmp_path: Path, replica_session: Replica) -> Tipwatch:
+    data_dir = tmp_path / "data"
+    return Tipwatch(data_dir, make_env(data_dir, replica_session))
+
+
+@pytest.fixture
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
+
+
+def redis_available(url: str = "redis://127.0.0.1:6379/0") -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+def which(name: str) -> str | None:
+    return shutil.which(name, path=f"{BIN}:{os.environ.get('PATH', '')}")

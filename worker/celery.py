@@ -1,0 +1,5 @@
+"""Lets ``celery -A worker worker|beat`` find the application defined in ``tasks``."""
+
+from tasks import app
+
+__all__ = ["app"]

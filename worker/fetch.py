@@ -1,0 +1,320 @@
+"""Stage 1: polite, bounded HTTP fetching.
+
+Every request goes through :class:`Fetcher`: it refuses hosts outside the source's list (also
+on redirects), obeys robots.txt, spaces requests per host, sends conditional GETs, streams
+bodies to disk under a size cap while hashing them, and retries transient failures.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+from protego import Protego
+
+from worker.urls import is_allowed, netloc
+
+MAX_REDIRECTS = 5
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+CHUNK = 64 * 1024
+
+
+class FetchError(Exception):
+    """A request that produced no usable body; ``reason`` is shown to users as is."""
+
+    def __init__(
+        self,
+        url: str,
+        reason: str,
+        status_code: int | None = None,
+        *,
+        retryable: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(f"{url}: {reason}")
+        self.url = url
+        self.reason = reason
+        self.status_code = status_code
+        self.retryable = retryable  # a transient failure: timeouts, resets, 429 and 5xx
+        self.retry_after = retry_after
+
+
+@dataclass
+class FetchResult:
+    url: str  # the URL asked for
+    final_url: str  # after redirects
+    status_code: int
+    headers: dict[str, str]
+    not_modified: bool = False
+    path: Path | None = None  # body on disk (None when not modified)
+    sha256: str | None = None
+    size: int = 0
+    fetched_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def media_type(self) -> str:
+        return self.headers.get("content-type", "").split(";")[0].strip().lower()
+
+    @property
+    def charset(self) -> str | None:
+        for part in self.headers.get("content-type", "").split(";")[1:]:
+            key, _, value = part.strip().partition("=")
+            if key.lower() == "charset" and value:
+                return value.strip("\"'")
+        return None
+
+    @property
+    def etag(self) -> str | None:
+        return self.headers.get("etag")
+
+    @property
+    def last_modified(self) -> str | None:
+        return self.headers.get("last-modified")
+
+    def read_bytes(self) -> bytes:
+        return self.path.read_bytes() if self.path else b""
+
+    def discard(self) -> None:
+        if self.path:
+            self.path.unlink(missing_ok=True)
+            self.path = None
+
+
+@dataclass
+class FetchRecord:
+    """One request's outcome, for the fetch history."""
+
+    url: str
+    status_code: int | None
+    bytes_received: int
+    duration_ms: int
+    sha256: str | None = None
+    error: str | None = None
+
+
+class HostPacer:
+    """Keeps at least ``delay`` seconds between two requests to the same host (this process)."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self._next: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def wait(self, host: str) -> None:
+        with self._lock:
+            now = time.monotonic()
+            start = max(now, self._next.get(host, now))
+            self._next[host] = start + self.delay
+        if start > now:
+            time.sleep(start - now)
+
+
+class Fetcher:
+    """HTTP client bound to one source's allowed hosts."""
+
+    def __init__(
+        self,
+        *,
+        allowed_netlocs: frozenset[str],
+        user_agent: str,
+        timeout: float = 30.0,
+        max_bytes: int = 512 * 1024 * 1024,
+        pacer: HostPacer | None = None,
+        retries: int = 2,
+        spool_dir: Path | None = None,
+        on_request: Callable[[FetchRecord], None] | None = None,
+    ) -> None:
+        self.allowed_netlocs = allowed_netlocs
+        self.user_agent = user_agent
+        self.max_bytes = max_bytes
+        self.pacer = pacer or HostPacer(0)
+        self.retries = retries
+        self.spool_dir = spool_dir
+        self.on_request = on_request
+        self._robots: dict[str, Protego | None] = {}
+        self.client = httpx.Client(
+            headers={"User-Agent": user_agent},
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            follow_redirects=False,
+        )
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> Fetcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- public -------------------------------------------------------------------------
+
+    def get(
+        self, url: str, *, etag: str | None = None, last_modified: str | None = None
+    ) -> FetchResult:
+        """GET ``url`` (conditionally when validators are given); raise FetchError on failure."""
+        self._check_allowed(url)
+        self._check_robots(url)
+        headers = {}
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+        attempt = 0
+        while True:
+            try:
+                return self._get_following_redirects(url, headers)
+            except FetchError as exc:
+                if attempt >= self.retries or not exc.retryable:
+                    raise
+                attempt += 1
+                wait = exc.retry_after if exc.retry_after is not None else 0.5 * 2**attempt
+                time.sleep(wait)
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _check_allowed(self, url: str) -> None:
+        if not is_allowed(url, self.allowed_netlocs):
+            raise FetchError(url, f"host {netloc(url)!r} is not in this source's allowed hosts")
+
+    def _check_robots(self, url: str) -> None:
+        host = netloc(url)
+        if host not in self._robots:
+            self._robots[host] = self._load_robots(url)
+        rules = self._robots[host]
+        if rules is not None and not rules.can_fetch(url, self.user_agent):
+            raise FetchError(url, "disallowed by robots.txt")
+
+    def _load_robots(self, url: str) -> Protego | None:
+        robots_url = httpx.URL(url).copy_with(path="/robots.txt", query=None, fragment=None)
+        try:
+            self.pacer.wait(netloc(url))
+            response = self.client.get(robots_url)
+        except httpx.HTTPError:
+            return None  # unreachable robots.txt: the page fetch itself will report the error
+        if response.status_code >= 400 or len(response.content) > 512 * 1024:
+            return None
+        return Protego.parse(response.text)
+
+    def _get_following_redirects(self, url: str, headers: dict[str, str]) -> FetchResult:
+        current = url
+        seen = {url}
+        for _ in range(MAX_REDIRECTS + 1):
+            result = self._get_once(url, current, headers)
+            if isinstance(result, FetchResult):
+                return result
+            location = result
+            if location in seen:
+                raise FetchError(url, f"redirect loop at {location}")
+            self._check_allowed(location)
+            self._check_robots(location)
+            seen.add(location)
+            current = location
+        raise FetchError(url, f"more than {MAX_REDIRECTS} redirects")
+
+    def _get_once(self, url: str, current: str, headers: dict[str, str]) -> FetchResult | str:
+        """One request: a FetchResult, or the next URL when redirected."""
+        self.pacer.wait(netloc(current))
+        started = time.monotonic()
+        status: int | None = None
+        received = 0
+        try:
+            with self.client.stream("GET", current, headers=headers) as response:
+                status = response.status_code
+                if status == 304:
+                    self._record(current, status, 0, started)
+                    return FetchResult(
+                        url, current, status, dict(response.headers), not_modified=True
+                    )
+                if response.is_redirect:
+                    location = str(response.next_request.url) if response.next_request else None
+                    self._record(current, status, 0, started)
+                    if not location:
+                        raise FetchError(url, f"HTTP {status} without Location", status)
+                    return location
+                if status >= 400:
+                    self._record(current, status, 0, started, error=f"HTTP {status}")
+                    raise FetchError(
+                        url,
+                        f"HTTP {status} {response.reason_phrase}".strip(),
+                        status,
+                        retryable=status in RETRY_STATUSES,
+                        retry_after=_retry_after(response.headers.get("retry-after")),
+                    )
+                declared = response.headers.get("content-length")
+                if declared and declared.isdigit() and int(declared) > self.max_bytes:
+                    raise FetchError(
+                        url, f"too large: {int(declared)} bytes > limit {self.max_bytes}", status
+                    )
+                digest = hashlib.sha256()
+                with tempfile.NamedTemporaryFile(
+                    dir=self.spool_dir, prefix="fetch-", delete=False
+                ) as spool:
+                    path = Path(spool.name)
+                    try:
+                        for chunk in response.iter_bytes(CHUNK):
+                            received += len(chunk)
+                            if received > self.max_bytes:
+                                raise FetchError(
+                                    url, f"too large: more than {self.max_bytes} bytes", status
+                                )
+                            digest.update(chunk)
+                            spool.write(chunk)
+                    except BaseException:
+                        path.unlink(missing_ok=True)
+                        raise
+                sha = digest.hexdigest()
+                self._record(current, status, received, started, sha=sha)
+                return FetchResult(
+                    url,
+                    current,
+                    status,
+                    dict(response.headers),
+                    path=path,
+                    sha256=sha,
+                    size=received,
+                )
+        except FetchError as exc:
+            if exc.status_code is not None and exc.status_code < 400:  # oversized body
+                self._record(current, status, received, started, error=exc.reason)
+            raise
+        except httpx.TimeoutException as exc:
+            self._record(current, status, received, started, error=f"timeout: {exc}")
+            raise FetchError(url, f"timed out ({type(exc).__name__})", retryable=True) from exc
+        except httpx.HTTPError as exc:
+            self._record(current, status, received, started, error=str(exc))
+            raise FetchError(url, f"{type(exc).__name__}: {exc}", retryable=True) from exc
+
+    def _record(
+        self,
+        url: str,
+        status: int | None,
+        size: int,
+        started: float,
+        sha: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        if self.on_request:
+            elapsed = int((time.monotonic() - started) * 1000)
+            self.on_request(FetchRecord(url, status, size, elapsed, sha, error))
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date), capped at 60."""
+    if not value:
+        return None
+    if value.strip().isdigit():
+        return min(float(value), 60.0)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, min((when - datetime.now(UTC)).total_seconds(), 60.0))

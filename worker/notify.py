@@ -1,0 +1,242 @@
+"""Stage 6: deliver alerts from the outbox through apprise, once each.
+
+An alert row is claimed (``pending`` → ``sending``) in its own transaction before anything is
+sent, every endpoint that accepted it is recorded at once, and only the endpoints still owed
+are tried again, so retries, restarts and a second worker never send an alert twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import apprise
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup, escape
+from sqlalchemy import or_, select, update
+from sqlalchemy.engine import Engine
+
+from config.settings import CONFIG_DIR, Settings
+from worker.storage.db import session_scope
+from worker.storage.models import Alert
+
+log = logging.getLogger(__name__)
+
+EMAIL_SCHEMES = ("mailto", "mailtos")
+WEBHOOK_SCHEMES = ("json", "jsons", "form", "forms", "xml", "xmls")
+CLAIM_LEASE = timedelta(minutes=10)  # a claim older than this belonged to a dead worker
+
+
+@dataclass
+class Message:
+    title: str
+    text: str
+    html: str
+    short: str
+
+
+@dataclass
+class SendResult:
+    ok: bool
+    log: str
+
+
+# -- secrets ----------------------------------------------------------------------------------
+
+_SECRET_PARAMS = re.compile(r"(?i)^(pass|password|token|key|apikey|secret|access_token|pw)$")
+
+
+def redact_url(url: str) -> str:
+    """An apprise URL fit to show: password, tokens and secret query values replaced by ***."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "***"
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        user = userinfo.split(":", 1)[0]
+        netloc = f"{user}:***@{host}" if ":" in userinfo else f"{user}@{host}"
+    query = "&".join(
+        f"{k}=***" if _SECRET_PARAMS.match(k) else f"{k}={v}" if sep else k
+        for k, sep, v in (pair.partition("=") for pair in parts.query.split("&") if pair)
+    )
+    path = parts.path
+    # Chat services put tokens in the path (tgram://bottoken/chat, slack://T/B/C, discord://id/token)
+    if parts.scheme not in (*EMAIL_SCHEMES, *WEBHOOK_SCHEMES):
+        netloc = re.sub(r"^[^@]{12,}$", "***", netloc)
+        path = re.sub(r"/[^/]{16,}", "/***", path)
+    return urlunsplit((parts.scheme, netloc, path, query, ""))
+
+
+def redact_text(text: str, urls: list[str]) -> str:
+    """Remove every secret of ``urls`` from a log text (apprise logs may echo them)."""
+    for url in urls:
+        parts = urlsplit(url)
+        secrets = [parts.password or ""]
+        secrets += [
+            v
+            for k, _, v in (p.partition("=") for p in parts.query.split("&"))
+            if _SECRET_PARAMS.match(k)
+        ]
+        for secret in filter(None, secrets):
+            if len(secret) >= 3:
+                text = text.replace(secret, "***").replace(quote(secret, safe=""), "***")
+    return text
+
+
+# -- rendering --------------------------------------------------------------------------------
+
+
+def _highlight(text: str) -> Markup:
+    """Turn the matcher's «term» marks into <mark> tags, escaping everything else."""
+    return Markup(re.sub(r"«(.*?)»", r"<mark>\1</mark>", str(escape(text))))
+
+
+def template_env(settings: Settings) -> Environment:
+    loaders = []
+    if settings.templates_dir:
+        loaders.append(FileSystemLoader(str(settings.templates_dir)))
+    loaders.append(FileSystemLoader(str(CONFIG_DIR / "templates")))
+    env = Environment(
+        loader=ChoiceLoader(loaders),
+        autoescape=select_autoescape(enabled_extensions=("html.j2",), default=False),
+        trim_blocks=True,
+    )
+    env.filters["highlight"] = _highlight
+    return env
+
+
+def render(alert: Alert, settings: Settings) -> Message:
+    env = template_env(settings)
+    try:
+        source_title = settings.source(alert.document.source).title or alert.document.source
+    except Exception:
+        source_title = alert.document.source
+    context: dict[str, Any] = {
+        "subscription": alert.subscription,
+        "document": alert.document,
+        "explanation": alert.explanation or {"terms": []},
+        "source_title": source_title,
+        "archive_url": f"{settings.web_base_url.rstrip('/')}/documents/{alert.document_id}",
+    }
+    title = " ".join(env.get_template("alert_title.j2").render(context).split())
+    return Message(
+        title=title,
+        text=env.get_template("alert.txt.j2").render(context),
+        html=env.get_template("alert.html.j2").render(context),
+        short=env.get_template("alert_short.txt.j2").render(context),
+    )
+
+
+# -- sending ----------------------------------------------------------------------------------
+
+
+def validate_notify_url(url: str) -> None:
+    """Raise ValueError unless apprise knows how to send to ``url``."""
+    if not apprise.Apprise().add(url):
+        raise ValueError(f"apprise does not understand the URL {redact_url(url)!r}")
+
+
+def send(url: str, message: Message) -> SendResult:
+    """Send to one apprise URL: HTML by email (apprise adds the text part), the full text to
+    webhooks, and the short form to chat services."""
+    client = apprise.Apprise()
+    if not client.add(url):
+        return SendResult(False, f"invalid notification URL {redact_url(url)}")
+    scheme = urlsplit(url).scheme.lower()
+    if scheme in EMAIL_SCHEMES:
+        body, body_format = message.html, apprise.NotifyFormat.HTML
+    elif scheme in WEBHOOK_SCHEMES:
+        body, body_format = message.text, apprise.NotifyFormat.TEXT
+    else:
+        body, body_format = message.short, apprise.NotifyFormat.TEXT
+    with apprise.LogCapture(level=logging.INFO) as output:
+        try:
+            ok = client.notify(body=body, title=message.title, body_format=body_format)
+        except Exception as exc:  # a plugin bug must not lose the alert
+            ok = False
+            output.write(f"{type(exc).__name__}: {exc}\n")
+        text = output.getvalue()
+    return SendResult(bool(ok), redact_text(text.strip(), [url]))
+
+
+# -- the outbox -------------------------------------------------------------------------------
+
+
+def _claim(engine: Engine, alert_id: int) -> bool:
+    now = datetime.now(UTC)
+    with session_scope(engine) as session:
+        result = session.execute(
+            update(Alert)
+            .where(Alert.id == alert_id)
+            .where(
+                or_(
+                    Alert.status == "pending",
+                    (Alert.status == "sending") & (Alert.claimed_at < now - CLAIM_LEASE),
+                )
+            )
+            .values(status="sending", claimed_at=now, attempts=Alert.attempts + 1)
+        )
+        return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def deliver_alert(engine: Engine, settings: Settings, alert_id: int) -> str:
+    """Deliver one alert to every endpoint still owed it. Returns the alert's new status."""
+    if not _claim(engine, alert_id):
+        with session_scope(engine) as session:
+            alert = session.get(Alert, alert_id)
+            return alert.status if alert else "missing"
+    with session_scope(engine) as session:
+        alert = session.get(Alert, alert_id)
+        assert alert is not None
+        urls = list(alert.subscription.notify_urls)
+        done = dict(alert.deliveries or {})
+        message = render(alert, settings)
+        attempts = alert.attempts
+    errors = []
+    for index, url in enumerate(urls):
+        if str(index) in done:
+            continue
+        result = send(url, message)
+        if result.ok:
+            done[str(index)] = datetime.now(UTC).isoformat()
+            with session_scope(engine) as session:  # record each success before the next send
+                session.execute(update(Alert).where(Alert.id == alert_id).values(deliveries=done))
+        else:
+            errors.append(f"{redact_url(url)}: {result.log or 'delivery failed'}")
+    if errors:
+        status = "dead" if attempts >= settings.notify_max_attempts else "pending"
+        values: dict[str, Any] = {"status": status, "last_error": "\n".join(errors)}
+    else:
+        status = "sent"
+        values = {"status": status, "sent_at": datetime.now(UTC), "last_error": None}
+    with session_scope(engine) as session:
+        session.execute(update(Alert).where(Alert.id == alert_id).values(**values))
+    log.info("alert %s %s", alert_id, status, extra={"alert_id": alert_id})
+    return status
+
+
+def pending_alert_ids(engine: Engine) -> list[int]:
+    with session_scope(engine) as session:
+        return list(
+            session.scalars(select(Alert.id).where(Alert.status == "pending").order_by(Alert.id))
+        )
+
+
+def deliver_pending(engine: Engine, settings: Settings) -> dict[str, int]:
+    """Deliver every pending alert in this process (the broker-less path)."""
+    counts: dict[str, int] = {}
+    for alert_id in pending_alert_ids(engine):
+        status = deliver_alert(engine, settings, alert_id)
+        counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
+def template_paths(settings: Settings) -> list[Path]:
+    return [p for p in (settings.templates_dir, CONFIG_DIR / "templates") if p]

@@ -1,0 +1,558 @@
+"""The poll cycle of one source: fetch → discover → archive → extract → match → (queue) notify.
+
+Everything here is a plain function over an engine and settings; the CLI calls it in-process
+and the Celery tasks call the very same functions. A failure is recorded against the URL that
+caused it and the cycle goes on: one bad page or PDF never hides the others.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from config.settings import Settings, SourceConfig
+from worker.archive import BlobStore
+from worker.dates import issue_number, parse_date
+from worker.discover import Link, Page, SourceKind, kind_for
+from worker.extract import Extracted, extract_html, extract_pdf, sniff_kind
+from worker.fetch import Fetcher, FetchError, FetchRecord, FetchResult, HostPacer
+from worker.keywords import extract_keywords
+from worker.match import IndexedText, QueryError, explain, parse_query
+from worker.storage.db import session_scope
+from worker.storage.models import (
+    Alert,
+    Document,
+    DocumentLink,
+    DocumentPage,
+    FetchLog,
+    HttpResource,
+    SourceState,
+    Subscription,
+)
+from worker.urls import canonical_url, is_allowed
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, str], None]  # (event, url)
+
+
+class SourceFailed(Exception):
+    """No entry page of a source could be read: the whole poll failed."""
+
+
+@dataclass
+class SourceReport:
+    source: str
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    alerts: int = 0
+    failures: list[str] = field(default_factory=list)
+    error: str | None = None
+    document_ids: list[int] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        if self.error:
+            return "failed"
+        return "partial" if self.failed else "ok"
+
+    def fail(self, url: str, reason: str) -> None:
+        self.failed += 1
+        self.failures.append(f"{url}: {reason}")
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "source": self.source,
+            "status": self.status,
+            "new": self.new,
+            "changed": self.changed,
+            "unchanged": self.unchanged,
+            "failed": self.failed,
+            "alerts": self.alerts,
+            "error": self.error,
+            "failures": self.failures,
+            "document_ids": self.document_ids,
+        }
+
+
+@dataclass
+class _Target:
+    link: Link
+    depth: int
+    found_on: str | None
+
+
+class SourcePoll:
+    """One poll of one source. Use :func:`poll_source`."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        source: SourceConfig,
+        progress: Progress | None = None,
+        pacer: HostPacer | None = None,
+    ) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.source = source
+        self.kind: SourceKind = kind_for(source.kind, source.options)
+        self.blobs = BlobStore(settings.resolved_archive_dir)
+        self.report = SourceReport(source.name)
+        self.progress = progress or (lambda event, url: None)
+        self.records: list[FetchRecord] = []
+        spool = settings.resolved_archive_dir / ".spool"
+        spool.mkdir(parents=True, exist_ok=True)
+        self.fetcher = Fetcher(
+            allowed_netlocs=source.allowed_netlocs,
+            user_agent=settings.user_agent,
+            timeout=settings.http_timeout,
+            max_bytes=settings.max_download_bytes,
+            pacer=pacer or HostPacer(settings.host_delay),
+            spool_dir=spool,
+            on_request=self.records.append,
+        )
+
+    # -- the cycle --------------------------------------------------------------------------
+
+    def run(self) -> SourceReport:
+        started = datetime.now(UTC)
+        self._save_state(started=started)
+        try:
+            items, documents = self._discover()
+            for target in items.values():
+                self._process_item(target, documents)
+            for target in documents.values():
+                self._process_document(target)
+        except SourceFailed as exc:
+            self.report.error = str(exc)
+        finally:
+            self.fetcher.close()
+            self._flush_log()
+            self._save_state(finished=datetime.now(UTC))
+        return self.report
+
+    def _discover(self) -> tuple[dict[str, _Target], dict[str, _Target]]:
+        """Read entry pages (and their pagination) into item and document targets."""
+        items: dict[str, _Target] = {}
+        documents: dict[str, _Target] = {}
+        entry_errors = []
+        for entry_url in self.source.entry_urls:
+            pages = [entry_url]
+            seen_pages: set[str] = set()
+            while pages and len(seen_pages) < self.source.max_pages * len(self.source.entry_urls):
+                url = pages.pop(0)
+                if canonical_url(url) in seen_pages:
+                    continue
+                seen_pages.add(canonical_url(url))
+                try:
+                    page = self._get_page(url)
+                except FetchError as exc:
+                    self.report.fail(url, exc.reason)
+                    if url == entry_url:
+                        entry_errors.append(f"{url}: {exc.reason}")
+                    continue
+                page_count = len(seen_pages)
+                for link in self.kind.parse_entry(page):
+                    if not self._allowed(link.url):
+                        continue
+                    key = canonical_url(link.url)
+                    if link.role == "page":
+                        if page_count < self.source.max_pages:
+                            pages.append(link.url)
+                    elif link.role == "item" and self.source.max_depth >= 1:
+                        if key not in items and len(items) < self.source.max_items:
+                            items[key] = _Target(link, 1, page.url)
+                    elif link.role == "document" and self.source.max_depth >= 1:
+                        documents.setdefault(key, _Target(link, 1, link.found_on or page.url))
+        if entry_errors and len(entry_errors) == len(self.source.entry_urls):
+            raise SourceFailed("; ".join(entry_errors))
+        return items, documents
+
+    def _process_item(self, target: _Target, documents: dict[str, _Target]) -> None:
+        url = target.link.url
+        self.progress("item", url)
+        try:
+            result = self._fetch(url)
+            page = self._page_from(result, url)
+            if not result.not_modified:
+                self._archive(result, target, page.body)
+            else:
+                self.report.unchanged += 1
+            self._remember(result)
+        except FetchError as exc:
+            self.report.fail(url, exc.reason)
+            return
+        except Exception as exc:  # a parser or extractor bug: record it, keep polling
+            log.exception("item %s failed", url)
+            self.report.fail(url, f"{type(exc).__name__}: {exc}")
+            return
+        if target.depth + 1 > self.source.max_depth:
+            return
+        for link in self.kind.parse_item(page):
+            if not self._allowed(link.url):
+                continue
+            key = canonical_url(link.url)
+            if link.role == "document":
+                inherited = Link(
+                    link.url,
+                    "document",
+                    link.title,
+                    target.link.published_at,
+                    link.language or target.link.language,
+                )
+                documents.setdefault(key, _Target(inherited, target.depth + 1, url))
+
+    def _process_document(self, target: _Target) -> None:
+        url = target.link.url
+        self.progress("document", url)
+        try:
+            result = self._fetch(url)
+            if result.not_modified:
+                self.report.unchanged += 1
+                self._add_alias(canonical_url(url), target)
+            else:
+                self._archive(result, target, None)
+            self._remember(result)
+        except FetchError as exc:
+            self.report.fail(url, exc.reason)
+        except Exception as exc:
+            log.exception("document %s failed", url)
+            self.report.fail(url, f"{type(exc).__name__}: {exc}")
+
+    # -- fetching -----------------------------------------------------------------------------
+
+    def _allowed(self, url: str) -> bool:
+        if is_allowed(url, self.source.allowed_netlocs):
+            return True
+        log.debug("not following %s: host outside %s", url, sorted(self.source.allowed_netlocs))
+        return False
+
+    def _fetch(self, url: str) -> FetchResult:
+        key = canonical_url(url)
+        with session_scope(self.engine) as session:
+            known = session.get(HttpResource, key)
+            etag = known.etag if known else None
+            modified = known.last_modified if known else None
+            sha = known.content_sha256 if known else None
+        if sha and not self.blobs.exists(sha):
+            etag = modified = None  # lost the body: a 304 would leave nothing to parse
+        return self.fetcher.get(url, etag=etag, last_modified=modified)
+
+    def _get_page(self, url: str) -> Page:
+        """A listing or feed: the fresh body, or the archived one when the server says 304."""
+        result = self._fetch(url)
+        page = self._page_from(result, url)
+        if not result.not_modified:
+            self.blobs.put_bytes(page.body)
+        self._remember(result, page.body)
+        return page
+
+    def _page_from(self, result: FetchResult, url: str) -> Page:
+        if result.not_modified:
+            with session_scope(self.engine) as session:
+                known = session.get(HttpResource, canonical_url(url))
+                sha = known.content_sha256 if known else None
+            if not sha or not self.blobs.exists(sha):
+                raise FetchError(url, "304 Not Modified but no archived copy to read")
+            body = self.blobs.read(sha)
+        else:
+            body = result.read_bytes()
+        return Page(result.final_url, body, result.media_type, result.charset)
+
+    def _remember(self, result: FetchResult, body: bytes | None = None) -> None:
+        """Store validators only once a resource was fully processed, so failures retry."""
+        import hashlib
+
+        sha = hashlib.sha256(body).hexdigest() if body is not None else result.sha256
+        with session_scope(self.engine) as session:
+            resource = session.get(HttpResource, canonical_url(result.url))
+            if resource is None:
+                resource = HttpResource(canonical_url=canonical_url(result.url))
+                session.add(resource)
+            resource.last_status = result.status_code
+            resource.last_fetched_at = result.fetched_at
+            if not result.not_modified:
+                resource.etag = result.etag
+                resource.last_modified = result.last_modified
+                resource.content_sha256 = sha
+        result.discard()
+
+    # -- archiving ----------------------------------------------------------------------------
+
+    def _archive(self, result: FetchResult, target: _Target, body: bytes | None) -> None:
+        """Archive a fetched body as a document version: new, changed, or unchanged."""
+        assert result.path is not None and result.sha256 is not None
+        url = result.url
+        key = canonical_url(url)
+        with open(result.path, "rb") as handle:
+            head = handle.read(2048)
+        kind = sniff_kind(head, result.media_type, url)
+        if target.link.role == "document" and kind != "pdf":
+            what = "an HTML page" if kind == "html" else f"{result.media_type or 'unknown'} data"
+            raise FetchError(
+                url,
+                f"expected a PDF but the server sent {what} "
+                f"(Content-Type: {result.media_type or 'none'})",
+            )
+        with session_scope(self.engine) as session:
+            existing = session.scalar(
+                select(Document).where(Document.content_sha256 == result.sha256)
+            )
+            if existing is not None:
+                self._link(session, existing, url, key, target.found_on)
+                self.report.unchanged += 1
+                return
+            previous = session.scalar(
+                select(Document)
+                .where(Document.canonical_url == key)
+                .order_by(Document.version.desc())
+                .limit(1)
+            )
+        extracted = (
+            extract_pdf(result.path)
+            if kind == "pdf"
+            else extract_html(
+                body if body is not None else result.read_bytes(), url, result.charset
+            )
+        )
+        if (
+            previous is not None
+            and kind == "html"
+            and previous.text_sha256 == extracted.text_sha256
+        ):
+            self.report.unchanged += 1  # same article, only the page furniture changed
+            return
+        self.blobs.put_file(result.path, result.sha256)
+        result.path = None
+        document = self._new_document(result, target, kind, extracted, previous)
+        try:
+            with session_scope(self.engine) as session:
+                session.add(document)
+                session.flush()
+                self._link(session, document, url, key, target.found_on)
+                alerts = create_alerts(session, document, extracted.pages)
+        except IntegrityError:  # another worker archived the same bytes a moment ago
+            with session_scope(self.engine) as session:
+                existing = session.scalar(
+                    select(Document).where(Document.content_sha256 == document.content_sha256)
+                )
+                if existing is None:
+                    raise
+                self._link(session, existing, url, key, target.found_on)
+            self.report.unchanged += 1
+            return
+        if previous is None:
+            self.report.new += 1
+        else:
+            self.report.changed += 1
+        self.report.alerts += alerts
+        self.report.document_ids.append(document.id)
+        log.info(
+            "archived %s as document %s",
+            url,
+            document.id,
+            extra={"source": self.source.name, "url": url, "document_id": document.id},
+        )
+
+    def _new_document(
+        self,
+        result: FetchResult,
+        target: _Target,
+        kind: str,
+        extracted: Extracted,
+        previous: Document | None,
+    ) -> Document:
+        link = target.link
+        title = _choose_title(kind, link, extracted)
+        first_page = extracted.pages[0][:600] if extracted.pages else ""
+        number = (
+            issue_number(title)
+            or issue_number(result.url.rsplit("/", 1)[-1])
+            or (issue_number(first_page) if kind == "pdf" else None)
+        )
+        published = link.published_at or parse_date(first_page)
+        text = extracted.text
+        language = extracted.language or link.language or self.source.language
+        document = Document(
+            content_sha256=result.sha256,
+            text_sha256=extracted.text_sha256,
+            source=self.source.name,
+            url=result.url,
+            canonical_url=canonical_url(result.url),
+            found_on=target.found_on,
+            kind=kind,
+            media_type=result.media_type or None,
+            title=title,
+            language=language,
+            issue_number=number,
+            published_at=published,
+            fetched_at=result.fetched_at,
+            size_bytes=result.size,
+            http_headers=_kept_headers(result.headers),
+            text=text,
+            page_count=len(extracted.pages) if kind == "pdf" else 0,
+            extract_error=extracted.error,
+            keywords=extract_keywords(text, language),
+            version=(previous.version + 1) if previous else 1,
+            previous_id=previous.id if previous else None,
+        )
+        document.pages = [
+            DocumentPage(page_number=i, text=t) for i, t in enumerate(extracted.pages, start=1)
+        ]
+        return document
+
+    def _link(
+        self, session: Session, document: Document, url: str, key: str, found_on: str | None
+    ) -> None:
+        exists = session.scalar(
+            select(DocumentLink.id).where(
+                DocumentLink.document_id == document.id,
+                DocumentLink.canonical_url == key,
+                DocumentLink.found_on == found_on if found_on else DocumentLink.found_on.is_(None),
+            )
+        )
+        if exists is None:
+            session.add(
+                DocumentLink(
+                    document_id=document.id,
+                    source=self.source.name,
+                    url=url,
+                    canonical_url=key,
+                    found_on=found_on,
+                )
+            )
+
+    def _add_alias(self, key: str, target: _Target) -> None:
+        with session_scope(self.engine) as session:
+            document = session.scalar(
+                select(Document)
+                .where(Document.canonical_url == key)
+                .order_by(Document.version.desc())
+                .limit(1)
+            )
+            if document is not None:
+                self._link(session, document, target.link.url, key, target.found_on)
+
+    # -- bookkeeping --------------------------------------------------------------------------
+
+    def _flush_log(self) -> None:
+        if not self.records:
+            return
+        with session_scope(self.engine) as session:
+            session.add_all(
+                FetchLog(
+                    source=self.source.name,
+                    url=r.url,
+                    status_code=r.status_code,
+                    bytes_received=r.bytes_received,
+                    duration_ms=r.duration_ms,
+                    content_sha256=r.sha256,
+                    error=r.error,
+                )
+                for r in self.records
+            )
+        self.records.clear()
+
+    def _save_state(
+        self, started: datetime | None = None, finished: datetime | None = None
+    ) -> None:
+        with session_scope(self.engine) as session:
+            state = session.get(SourceState, self.source.name)
+            if state is None:
+                state = SourceState(name=self.source.name, last_counts={})
+                session.add(state)
+            if started:
+                state.last_poll_started_at = started
+            if finished:
+                state.last_poll_finished_at = finished
+                state.last_status = self.report.status
+                state.last_error = self.report.error or (
+                    "\n".join(self.report.failures[:20]) or None
+                )
+                state.last_counts = {
+                    k: v
+                    for k, v in self.report.as_dict().items()
+                    if k in ("new", "changed", "unchanged", "failed", "alerts")
+                }
+
+
+def _choose_title(kind: str, link: Link, extracted: Extracted) -> str | None:
+    if kind == "html":
+        return extracted.title or link.title
+    meta = extracted.title
+    if meta and len(meta) > 8 and not meta.lower().endswith((".doc", ".docx", ".pdf", ".indd")):
+        return meta
+    return link.title or meta
+
+
+_HEADERS_KEPT = (
+    "content-type",
+    "content-length",
+    "etag",
+    "last-modified",
+    "date",
+    "server",
+    "content-disposition",
+)
+
+
+def _kept_headers(headers: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in headers.items() if k.lower() in _HEADERS_KEPT}
+
+
+def create_alerts(session: Session, document: Document, pages: list[str]) -> int:
+    """Queue one alert per matching subscription created before the document was archived."""
+    subscriptions = session.scalars(
+        select(Subscription).where(
+            Subscription.active.is_(True), Subscription.created_at <= document.archived_at
+        )
+    ).all()
+    if not subscriptions:
+        return 0
+    index = IndexedText.build(pages)
+    title_index = IndexedText.build([document.title or ""])
+    created = 0
+    for subscription in subscriptions:
+        try:
+            query = parse_query(subscription.query)
+        except QueryError:
+            continue  # rejected at subscribe time; an old row must not stop the others
+        explanation = explain(query, index) or explain(query, title_index)
+        if explanation is None:
+            continue
+        exists = session.scalar(
+            select(Alert.id).where(
+                Alert.subscription_id == subscription.id, Alert.document_id == document.id
+            )
+        )
+        if exists is None:
+            session.add(
+                Alert(
+                    subscription_id=subscription.id,
+                    document_id=document.id,
+                    explanation=explanation,
+                )
+            )
+            created += 1
+    return created
+
+
+def poll_source(
+    engine: Engine,
+    settings: Settings,
+    source: SourceConfig,
+    progress: Progress | None = None,
+    pacer: HostPacer | None = None,
+) -> SourceReport:
+    """Poll one source once; never raises for a network or content problem."""
+    return SourcePoll(engine, settings, source, progress, pacer).run()

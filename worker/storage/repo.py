@@ -1,0 +1,69 @@
+"""Queries the CLI, the web UI and the tasks share."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from worker.storage.models import Alert, Document, SourceState, Subscription
+
+
+class NotFound(LookupError):
+    """No row by that name or id."""
+
+
+def list_documents(
+    session: Session, *, source: str | None = None, limit: int = 50
+) -> list[Document]:
+    stmt = select(Document).order_by(Document.archived_at.desc(), Document.id.desc())
+    if source:
+        stmt = stmt.where(Document.source == source)
+    return list(session.scalars(stmt.limit(limit)))
+
+
+def get_document(session: Session, document_id: int) -> Document:
+    document = session.get(Document, document_id)
+    if document is None:
+        raise NotFound(f"no document with id {document_id}")
+    return document
+
+
+def source_states(session: Session) -> dict[str, SourceState]:
+    return {s.name: s for s in session.scalars(select(SourceState))}
+
+
+def document_counts(session: Session) -> dict[str, int]:
+    rows = session.execute(select(Document.source, func.count()).group_by(Document.source))
+    return {name: count for name, count in rows}
+
+
+def add_subscription(
+    session: Session, name: str, query: str, notify_urls: list[str]
+) -> Subscription:
+    if session.scalar(select(Subscription).where(Subscription.name == name)):
+        raise ValueError(f"a subscription named {name!r} already exists")
+    subscription = Subscription(name=name, query=query, notify_urls=notify_urls)
+    session.add(subscription)
+    session.flush()
+    return subscription
+
+
+def get_subscription(session: Session, name: str) -> Subscription:
+    subscription = session.scalar(select(Subscription).where(Subscription.name == name))
+    if subscription is None:
+        raise NotFound(f"no subscription named {name!r}")
+    return subscription
+
+
+def list_subscriptions(session: Session) -> list[Subscription]:
+    return list(session.scalars(select(Subscription).order_by(Subscription.name)))
+
+
+def remove_subscription(session: Session, name: str) -> None:
+    subscription = get_subscription(session, name)
+    session.query(Alert).filter(Alert.subscription_id == subscription.id).delete()
+    session.delete(subscription)
+
+
+def alerts_for_document(session: Session, document_id: int) -> list[Alert]:
+    return list(session.scalars(select(Alert).where(Alert.document_id == document_id)))
