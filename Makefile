@@ -28,6 +28,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check worker tasks config
+	$(BIN)/mypy worker tasks config
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

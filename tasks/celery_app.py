@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import after_setup_logger, after_setup_task_logger, worker_process_init
 from kombu import Queue
 
 from tasks.schedule import beat_schedule
 from worker import runtime
+from worker.logs import configure_logging
 
 QUEUES = ("poll", "extract", "notify")
 
@@ -40,6 +43,12 @@ def make_app() -> Celery:
 
 
 app = make_app()
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def _log_format(logger: logging.Logger, **_: object) -> None:
+    configure_logging(runtime.settings(), handlers=logger.handlers)
 
 
 @worker_process_init.connect

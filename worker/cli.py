@@ -6,6 +6,7 @@ Every listing prints a table for people and, with ``--json``, JSON for scripts.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from datetime import datetime
 from typing import Annotated, Any
@@ -17,6 +18,7 @@ from rich.table import Table
 
 from config.settings import ConfigError, Settings
 from worker import runtime
+from worker.logs import configure_logging
 
 app = typer.Typer(
     help="TIP Watch: watch anti-trafficking publications and alert subscribers.",
@@ -38,10 +40,13 @@ def _settings() -> Settings:
     try:
         settings = runtime.settings()
         settings.source_list  # noqa: B018 - validate the sources file up front
-        return settings
     except ConfigError as exc:
         err.print(f"[red]configuration error:[/red] {exc}")
         raise typer.Exit(2) from exc
+    # The CLI reports through its tables; log lines only for warnings unless asked for more.
+    level = settings.log_level if "TIPWATCH_LOG_LEVEL" in os.environ else "WARNING"
+    configure_logging(settings.model_copy(update={"log_level": level}))
+    return settings
 
 
 def _engine(settings: Settings) -> Any:
@@ -153,7 +158,7 @@ def sources(as_json: JsonOpt = False) -> None:
     with session_scope(_engine(settings)) as session:
         states = source_states(session)
         counts = document_counts(session)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for src in settings.source_list:
         state = states.get(src.name)
         rows.append(
@@ -239,7 +244,7 @@ def subscriptions(as_json: JsonOpt = False) -> None:
 
     settings = _settings()
     with session_scope(_engine(settings)) as session:
-        rows = [
+        rows: list[dict[str, Any]] = [
             {
                 "name": s.name,
                 "query": s.query,

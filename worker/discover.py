@@ -126,7 +126,8 @@ def _text(tag: Tag | None) -> str:
 def _struct_date(value: Any) -> datetime | None:
     if not value:
         return None
-    return datetime(*value[:6], tzinfo=UTC)
+    year, month, day, hour, minute, second = value[:6]
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 def parse_feed(page: Page) -> list[Link]:

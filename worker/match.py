@@ -107,8 +107,8 @@ class _Parser:
         if not self.tokens:
             raise QueryError("empty query", self.query, 0)
         node = self.parse_or()
-        if self.peek() is not None:
-            raise self.error("unexpected ')'" if self.peek()[0] == ")" else "unexpected token")
+        if (extra := self.peek()) is not None:
+            raise self.error("unexpected ')'" if extra[0] == ")" else "unexpected token")
         return node
 
     def parse_or(self) -> Node:

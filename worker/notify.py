@@ -158,7 +158,7 @@ def send(url: str, message: Message) -> SendResult:
         body, body_format = message.short, apprise.NotifyFormat.TEXT
     with apprise.LogCapture(level=logging.INFO) as output:
         try:
-            ok = client.notify(body=body, title=message.title, body_format=body_format)
+            ok = bool(client.notify(body=body, title=message.title, body_format=body_format))
         except Exception as exc:  # a plugin bug must not lose the alert
             ok = False
             output.write(f"{type(exc).__name__}: {exc}\n")

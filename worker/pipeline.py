@@ -89,6 +89,23 @@ class _Target:
     link: Link
     depth: int
     found_on: str | None
+    item_title: str | None = None  # the title of the item (article, feed entry) linking it
+
+
+def _offer(documents: dict[str, _Target], key: str, candidate: _Target) -> None:
+    """Keep one target per document, preferring the item of the document's own issue.
+
+    The same newsletter PDF is often attached to other articles (a round table that cites
+    it); its date and title must come from the issue's own article, not from those.
+    """
+    current = documents.get(key)
+    if current is None or (_own_issue(candidate) and not _own_issue(current)):
+        documents[key] = candidate
+
+
+def _own_issue(target: _Target) -> bool:
+    number = issue_number(target.link.url.rsplit("/", 1)[-1]) or issue_number(target.link.title)
+    return number is not None and issue_number(target.item_title) == number
 
 
 class SourcePoll:
@@ -173,7 +190,9 @@ class SourcePoll:
                         if key not in items and len(items) < self.source.max_items:
                             items[key] = _Target(link, 1, page.url)
                     elif link.role == "document" and self.source.max_depth >= 1:
-                        documents.setdefault(key, _Target(link, 1, link.found_on or page.url))
+                        _offer(
+                            documents, key, _Target(link, 1, link.found_on or page.url, link.title)
+                        )
         if entry_errors and len(entry_errors) == len(self.source.entry_urls):
             raise SourceFailed("; ".join(entry_errors))
         return items, documents
@@ -210,7 +229,7 @@ class SourcePoll:
                     target.link.published_at,
                     link.language or target.link.language,
                 )
-                documents.setdefault(key, _Target(inherited, target.depth + 1, url))
+                _offer(documents, key, _Target(inherited, target.depth + 1, url, target.link.title))
 
     def _process_document(self, target: _Target) -> None:
         url = target.link.url

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from functools import lru_cache
-
-from sqlalchemy.engine import Engine
+from typing import TYPE_CHECKING
 
 from config.settings import Settings, get_settings
-from worker.storage.db import get_engine
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 
 @lru_cache(maxsize=1)
@@ -16,6 +17,8 @@ def settings() -> Settings:
 
 
 def engine(current: Settings | None = None) -> Engine:
+    from worker.storage.db import get_engine  # SQLAlchemy + Alembic: ~0.5 s, not for --help
+
     return get_engine((current or settings()).resolved_database_url)
 
 
