@@ -6,7 +6,7 @@ import logging
 
 from celery import Celery
 from celery.signals import after_setup_logger, after_setup_task_logger, worker_process_init
-from kombu import Queue
+from kombu import Exchange, Queue
 
 from tasks.schedule import beat_schedule
 from worker import runtime
@@ -19,7 +19,7 @@ def make_app() -> Celery:
     settings = runtime.settings()
     app = Celery("tipwatch", broker=settings.broker_url, backend=settings.resolved_result_backend)
     app.conf.update(
-        task_queues=[Queue(name) for name in QUEUES],
+        task_queues=[Queue(name, Exchange(name), routing_key=name) for name in QUEUES],
         task_default_queue="poll",
         task_routes={
             "tipwatch.poll_source": {"queue": "poll"},

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from typing import Any
 
+import redis
 from celery import Task
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
@@ -15,6 +18,31 @@ from worker.pipeline import poll_source
 from worker.storage.db import session_scope
 from worker.storage.models import Alert
 
+POLL_SOFT_LIMIT = 50 * 60
+
+
+@contextmanager
+def source_lock(broker_url: str, name: str) -> Iterator[bool]:
+    """True when this worker may poll ``name``: one poll per source at a time, cluster-wide.
+
+    Beat's ``expires`` drops queued duplicates, but a poll slower than its interval would
+    otherwise overlap the next one. The lock lives in the Redis broker and expires by itself
+    if its holder dies.
+    """
+    if not broker_url.startswith(("redis://", "rediss://")):
+        yield True
+        return
+    client = redis.Redis.from_url(broker_url)
+    lock = client.lock(f"tipwatch:poll:{name}", timeout=POLL_SOFT_LIMIT + 600, blocking=False)
+    acquired = lock.acquire()
+    try:
+        yield bool(acquired)
+    finally:
+        if acquired:
+            with suppress(redis.exceptions.LockError):
+                lock.release()
+        client.close()
+
 
 @app.task(
     name="tipwatch.poll_source",
@@ -23,14 +51,17 @@ from worker.storage.models import Alert
     retry_backoff=True,
     retry_backoff_max=600,
     max_retries=5,
-    soft_time_limit=50 * 60,
+    soft_time_limit=POLL_SOFT_LIMIT,
     time_limit=55 * 60,
 )
 def poll_source_task(self: Task, name: str) -> dict[str, Any]:
     """Poll one source, then queue delivery of the alerts it created."""
     settings = runtime.settings()
     engine = runtime.engine(settings)
-    report = poll_source(engine, settings, settings.source(name))
+    with source_lock(settings.broker_url, name) as acquired:
+        if not acquired:
+            return {"source": name, "status": "skipped", "reason": "already being polled"}
+        report = poll_source(engine, settings, settings.source(name))
     if report.document_ids:
         with session_scope(engine) as session:
             alert_ids = list(

@@ -106,3 +106,45 @@ def test_sources_command_reports_failures(tmp_path, replica: Replica) -> None:
     assert rows["unodc-glotip"]["last_status"] is None  # never polled
     table = tipwatch.run("sources").stdout
     assert "failed" in table and "never polled" in table
+
+
+def test_two_concurrent_polls_archive_each_document_once(
+    tipwatch: Tipwatch, smtp: SmtpServer
+) -> None:
+    """Two processes polling the same sources at once: no crash, no duplicate, one alert."""
+    import json
+    import subprocess
+
+    from tests.conftest import BIN
+
+    tipwatch.run("subscribe", "glotip", "--query", '"Global Report"', "--notify", smtp.url())
+    args = [
+        str(BIN / "tipwatch"),
+        "poll",
+        "--json",
+        "--source",
+        "unodc-glotip",
+        "--source",
+        "unodc-press",
+        "--source",
+        "osce",
+    ]
+    procs = [
+        subprocess.Popen(
+            args, env=tipwatch.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    outputs = [p.communicate(timeout=240) for p in procs]
+    for proc, (out, errors) in zip(procs, outputs, strict=True):
+        assert proc.returncode == 0, errors
+        for report in json.loads(out)["sources"]:
+            assert report["status"] == "ok", report
+    documents = tipwatch.json("archive", "list", "--limit", "500")
+    hashes = [d["content_sha256"] for d in documents]
+    assert len(hashes) == len(set(hashes))
+    alerts = [
+        a for d in documents for a in tipwatch.json("archive", "show", str(d["id"]))["alerts"]
+    ]
+    assert alerts and all(a["status"] == "sent" for a in alerts)
+    assert len(smtp.mailbox.wait_for(len(alerts))) == len(alerts)

@@ -26,13 +26,21 @@ def _documented_commands() -> list[tuple[str, ...]]:
 
 def test_readme_documents_commands() -> None:
     assert {c[0] for c in _documented_commands()} >= {
-        "poll", "sources", "subscribe", "subscriptions", "unsubscribe", "archive", "web"}
+        "poll",
+        "sources",
+        "subscribe",
+        "subscriptions",
+        "unsubscribe",
+        "archive",
+        "web",
+    }
 
 
 @pytest.mark.parametrize("command", _documented_commands())
 def test_documented_command_exists(command: tuple[str, ...]) -> None:
-    result = subprocess.run([str(BIN / "tipwatch"), *command, "--help"], capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run(
+        [str(BIN / "tipwatch"), *command, "--help"], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
 
 

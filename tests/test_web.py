@@ -18,9 +18,13 @@ def web(tipwatch: Tipwatch) -> Iterator[tuple[Tipwatch, str]]:
     tipwatch.run("poll", "--source", "onu-vienne", "--source", "unodc-glotip")
     port = free_port()
     # docker-compose.yml runs `tipwatch web --host 0.0.0.0 --port 8000`; loopback here.
-    proc = subprocess.Popen([str(BIN / "tipwatch"), "web", "--host", "127.0.0.1", "--port",
-                             str(port)], env=tipwatch.env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [str(BIN / "tipwatch"), "web", "--host", "127.0.0.1", "--port", str(port)],
+        env=tipwatch.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30

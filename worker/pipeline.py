@@ -7,6 +7,7 @@ caused it and the cycle goes on: one bad page or PDF never hides the others.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from config.settings import Settings, SourceConfig
@@ -36,6 +37,7 @@ from worker.storage.models import (
     SourceState,
     Subscription,
 )
+from worker.storage.repo import upsert
 from worker.urls import canonical_url, is_allowed
 
 log = logging.getLogger(__name__)
@@ -152,10 +154,17 @@ class SourcePoll:
                 self._process_document(target)
         except SourceFailed as exc:
             self.report.error = str(exc)
+        except OperationalError:
+            raise  # the database is unavailable: the task is retried, nothing is recorded
+        except Exception as exc:  # a bug must show as a failed poll, not as a silent "ok"
+            log.exception(
+                "poll of %s crashed", self.source.name, extra={"source": self.source.name}
+            )
+            self.report.error = f"internal error: {type(exc).__name__}: {exc}"
         finally:
             self.fetcher.close()
-            self._flush_log()
-            self._save_state(finished=datetime.now(UTC))
+        self._flush_log()
+        self._save_state(finished=datetime.now(UTC))
         return self.report
 
     def _discover(self) -> tuple[dict[str, _Target], dict[str, _Target]]:
@@ -290,20 +299,18 @@ class SourcePoll:
 
     def _remember(self, result: FetchResult, body: bytes | None = None) -> None:
         """Store validators only once a resource was fully processed, so failures retry."""
-        import hashlib
-
-        sha = hashlib.sha256(body).hexdigest() if body is not None else result.sha256
+        values: dict[str, object] = {
+            "last_status": result.status_code,
+            "last_fetched_at": result.fetched_at,
+        }
+        if not result.not_modified:
+            values["etag"] = result.etag
+            values["last_modified"] = result.last_modified
+            values["content_sha256"] = (
+                hashlib.sha256(body).hexdigest() if body is not None else result.sha256
+            )
         with session_scope(self.engine) as session:
-            resource = session.get(HttpResource, canonical_url(result.url))
-            if resource is None:
-                resource = HttpResource(canonical_url=canonical_url(result.url))
-                session.add(resource)
-            resource.last_status = result.status_code
-            resource.last_fetched_at = result.fetched_at
-            if not result.not_modified:
-                resource.etag = result.etag
-                resource.last_modified = result.last_modified
-                resource.content_sha256 = sha
+            upsert(session, HttpResource, {"canonical_url": canonical_url(result.url)}, values)
         result.discard()
 
     # -- archiving ----------------------------------------------------------------------------
@@ -485,24 +492,25 @@ class SourcePoll:
     def _save_state(
         self, started: datetime | None = None, finished: datetime | None = None
     ) -> None:
+        values: dict[str, object] = {}
+        if started:
+            values["last_poll_started_at"] = started
+        if finished:
+            report = self.report
+            values.update(
+                last_poll_finished_at=finished,
+                last_status=report.status,
+                last_error=report.error or ("\n".join(report.failures[:20]) or None),
+                last_counts={
+                    "new": report.new,
+                    "changed": report.changed,
+                    "unchanged": report.unchanged,
+                    "failed": report.failed,
+                    "alerts": report.alerts,
+                },
+            )
         with session_scope(self.engine) as session:
-            state = session.get(SourceState, self.source.name)
-            if state is None:
-                state = SourceState(name=self.source.name, last_counts={})
-                session.add(state)
-            if started:
-                state.last_poll_started_at = started
-            if finished:
-                state.last_poll_finished_at = finished
-                state.last_status = self.report.status
-                state.last_error = self.report.error or (
-                    "\n".join(self.report.failures[:20]) or None
-                )
-                state.last_counts = {
-                    k: v
-                    for k, v in self.report.as_dict().items()
-                    if k in ("new", "changed", "unchanged", "failed", "alerts")
-                }
+            upsert(session, SourceState, {"name": self.source.name}, values)
 
 
 def _choose_title(kind: str, link: Link, extracted: Extracted) -> str | None:

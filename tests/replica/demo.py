@@ -15,17 +15,25 @@ from pathlib import Path
 
 from tests.replica import Replica
 
-REAL_HOSTS = {"onu-vienne": "onu-vienne.delegfrance.org", "osce": "osce.delegfrance.org",
-              "unodc": "www.unodc.org"}
+REAL_HOSTS = {
+    "onu-vienne": "onu-vienne.delegfrance.org",
+    "osce": "osce.delegfrance.org",
+    "unodc": "www.unodc.org",
+}
 
 
 def main() -> int:
     data_dir = Path(os.environ.get("TIPWATCH_DATA_DIR", Path.cwd() / "data" / "demo"))
     tipwatch = str(Path(sys.executable).parent / "tipwatch")
     with tempfile.TemporaryDirectory() as workdir, Replica(Path(workdir)) as replica:
-        env = dict(os.environ, TIPWATCH_DATA_DIR=str(data_dir), TIPWATCH_HOST_DELAY="0",
-                   TIPWATCH_BASE_URLS=json.dumps(
-                       {REAL_HOSTS[site]: url for site, url in replica.base_urls.items()}))
+        env = dict(
+            os.environ,
+            TIPWATCH_DATA_DIR=str(data_dir),
+            TIPWATCH_HOST_DELAY="0",
+            TIPWATCH_BASE_URLS=json.dumps(
+                {REAL_HOSTS[site]: url for site, url in replica.base_urls.items()}
+            ),
+        )
         print(f"replica sites: {replica.base_urls}\narchive: {data_dir}\n", flush=True)
         for _ in range(2):
             code = subprocess.call([tipwatch, "poll"], env=env)

@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from worker.storage.models import Alert, Document, SourceState, Subscription
+from worker.storage.models import Alert, Base, Document, SourceState, Subscription
 
 
 class NotFound(LookupError):
     """No row by that name or id."""
+
+
+def upsert(
+    session: Session, model: type[Base], key: dict[str, Any], values: dict[str, Any]
+) -> None:
+    """Insert a row or update it in one statement, safe when two workers race on the same key."""
+    insert = {"sqlite": sqlite_insert, "postgresql": pg_insert}[session.get_bind().dialect.name]
+    statement = insert(model).values(**key, **values)
+    session.execute(statement.on_conflict_do_update(index_elements=list(key), set_=values))
 
 
 def list_documents(
