@@ -285,26 +285,6 @@ def unsubscribe(name: str) -> None:
 # -- archive ----------------------------------------------------------------------------------
 
 
-def _document_row(d: Any) -> dict[str, Any]:
-    return {
-        "id": d.id,
-        "source": d.source,
-        "kind": d.kind,
-        "title": d.title,
-        "issue_number": d.issue_number,
-        "language": d.language,
-        "published_at": _iso(d.published_at),
-        "archived_at": _iso(d.archived_at),
-        "url": d.url,
-        "canonical_url": d.canonical_url,
-        "size_bytes": d.size_bytes,
-        "content_sha256": d.content_sha256,
-        "pages": d.page_count,
-        "version": d.version,
-        "extract_error": d.extract_error,
-    }
-
-
 def _documents_table(title: str, rows: list[dict[str, Any]], extra: str | None = None) -> Table:
     table = Table(title=title)
     for column in ("id", "source", "kind", "lang", "n°", "published", "title"):
@@ -335,11 +315,11 @@ def archive_list(
 ) -> None:
     """List archived documents, newest first."""
     from worker.storage.db import session_scope
-    from worker.storage.repo import list_documents
+    from worker.storage.repo import document_summary, list_documents
 
     settings = _settings()
     with session_scope(_engine(settings)) as session:
-        rows = [_document_row(d) for d in list_documents(session, source=source, limit=limit)]
+        rows = [document_summary(d) for d in list_documents(session, source=source, limit=limit)]
     if as_json:
         _print_json(rows)
     else:
@@ -354,14 +334,14 @@ def archive_search(
 ) -> None:
     """Full-text search over titles and text (accent- and case-insensitive)."""
     from worker.storage.db import session_scope
-    from worker.storage.repo import get_document
+    from worker.storage.repo import document_summary, get_document
     from worker.storage.search import search
 
     settings = _settings()
     with session_scope(_engine(settings)) as session:
         rows = []
         for hit in search(session, query, limit):
-            row = _document_row(get_document(session, hit.document_id))
+            row = document_summary(get_document(session, hit.document_id))
             row["snippet"] = hit.snippet
             rows.append(row)
     if as_json:
@@ -378,7 +358,12 @@ def archive_show(
 ) -> None:
     """Show one document: metadata, keywords, where it was found, alerts."""
     from worker.storage.db import session_scope
-    from worker.storage.repo import NotFound, alerts_for_document, get_document
+    from worker.storage.repo import (
+        NotFound,
+        alerts_for_document,
+        document_summary,
+        get_document,
+    )
 
     settings = _settings()
     with session_scope(_engine(settings)) as session:
@@ -386,7 +371,7 @@ def archive_show(
             document = get_document(session, document_id)
         except NotFound as exc:
             raise _fail(str(exc)) from exc
-        row = _document_row(document)
+        row = document_summary(document)
         row["keywords"] = document.keywords
         row["found_on"] = sorted({link.found_on or "" for link in document.links} - {""})
         row["urls"] = sorted({link.url for link in document.links})

@@ -16,7 +16,13 @@ from fastapi.templating import Jinja2Templates
 from config.settings import Settings
 from worker.archive import BlobStore
 from worker.storage.db import get_engine, session_scope
-from worker.storage.repo import NotFound, alerts_for_document, get_document, list_documents
+from worker.storage.repo import (
+    NotFound,
+    alerts_for_document,
+    document_summary,
+    get_document,
+    list_documents,
+)
 from worker.storage.search import search
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
@@ -25,23 +31,6 @@ SAFE_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
     "Referrer-Policy": "no-referrer",
 }
-
-
-def _summary(d: Any) -> dict[str, Any]:
-    return {
-        "id": d.id,
-        "source": d.source,
-        "kind": d.kind,
-        "title": d.title,
-        "language": d.language,
-        "issue_number": d.issue_number,
-        "published_at": d.published_at.isoformat() if d.published_at else None,
-        "archived_at": d.archived_at.isoformat() if d.archived_at else None,
-        "url": d.url,
-        "size_bytes": d.size_bytes,
-        "content_sha256": d.content_sha256,
-        "pages": d.page_count,
-    }
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -65,13 +54,15 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get("/api/documents")
     def api_documents(limit: int = Query(50, le=500), source: str | None = None) -> list[dict]:
         with session_scope(engine) as session:
-            return [_summary(d) for d in list_documents(session, source=source, limit=limit)]
+            return [
+                document_summary(d) for d in list_documents(session, source=source, limit=limit)
+            ]
 
     @app.get("/api/search")
     def api_search(q: str, limit: int = Query(20, le=200)) -> list[dict]:
         with session_scope(engine) as session:
             return [
-                {**_summary(get_document(session, h.document_id)), "snippet": h.snippet}
+                {**document_summary(get_document(session, h.document_id)), "snippet": h.snippet}
                 for h in search(session, q, limit)
             ]
 
@@ -83,7 +74,7 @@ def create_app(settings: Settings) -> FastAPI:
             except NotFound as exc:
                 raise HTTPException(404, str(exc)) from exc
             return {
-                **_summary(d),
+                **document_summary(d),
                 "keywords": d.keywords,
                 "pages_text": [p.text for p in d.pages],
                 "alerts": [
@@ -101,11 +92,11 @@ def create_app(settings: Settings) -> FastAPI:
         with session_scope(engine) as session:
             if q:
                 rows = [
-                    {**_summary(get_document(session, h.document_id)), "snippet": h.snippet}
+                    {**document_summary(get_document(session, h.document_id)), "snippet": h.snippet}
                     for h in search(session, q, 50)
                 ]
             else:
-                rows = [_summary(d) for d in list_documents(session, limit=100)]
+                rows = [document_summary(d) for d in list_documents(session, limit=100)]
         return TEMPLATES.TemplateResponse(request, "index.html", {"rows": rows, "q": q or ""})
 
     @app.get("/documents/{document_id}", response_class=HTMLResponse)
@@ -116,7 +107,7 @@ def create_app(settings: Settings) -> FastAPI:
             except NotFound as exc:
                 raise HTTPException(404, str(exc)) from exc
             context = {
-                "doc": _summary(d),
+                "doc": document_summary(d),
                 "keywords": d.keywords,
                 "pages": [p.text for p in d.pages],
                 "alerts": [

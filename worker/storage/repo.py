@@ -20,9 +20,13 @@ def upsert(
     session: Session, model: type[Base], key: dict[str, Any], values: dict[str, Any]
 ) -> None:
     """Insert a row or update it in one statement, safe when two workers race on the same key."""
-    insert = {"sqlite": sqlite_insert, "postgresql": pg_insert}[session.get_bind().dialect.name]
-    statement = insert(model).values(**key, **values)
-    session.execute(statement.on_conflict_do_update(index_elements=list(key), set_=values))
+    row = {**key, **values}
+    if session.get_bind().dialect.name == "postgresql":
+        pg = pg_insert(model).values(**row)
+        session.execute(pg.on_conflict_do_update(index_elements=list(key), set_=values))
+    else:
+        lite = sqlite_insert(model).values(**row)
+        session.execute(lite.on_conflict_do_update(index_elements=list(key), set_=values))
 
 
 def list_documents(
@@ -32,6 +36,27 @@ def list_documents(
     if source:
         stmt = stmt.where(Document.source == source)
     return list(session.scalars(stmt.limit(limit)))
+
+
+def document_summary(d: Document) -> dict[str, Any]:
+    """A document's metadata as JSON-ready values (CLI ``--json`` and the web API alike)."""
+    return {
+        "id": d.id,
+        "source": d.source,
+        "kind": d.kind,
+        "title": d.title,
+        "issue_number": d.issue_number,
+        "language": d.language,
+        "published_at": d.published_at.isoformat() if d.published_at else None,
+        "archived_at": d.archived_at.isoformat() if d.archived_at else None,
+        "url": d.url,
+        "canonical_url": d.canonical_url,
+        "size_bytes": d.size_bytes,
+        "content_sha256": d.content_sha256,
+        "pages": d.page_count,
+        "version": d.version,
+        "extract_error": d.extract_error,
+    }
 
 
 def get_document(session: Session, document_id: int) -> Document:
