@@ -8,6 +8,7 @@ mirror or the test replica can stand in for the real site without editing the YA
 from __future__ import annotations
 
 import os
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -31,6 +32,30 @@ class ConfigError(Exception):
     """A configuration file or value is invalid; the message names the file and the key."""
 
 
+class SeriesConfig(BaseModel):
+    """A periodical published by a source: its issues are numbered and expected regularly."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    title: str = ""
+    pattern: str = Field(description="regex on a numbered document's title or URL")
+    every_days: int = Field(default=92, ge=1)
+    grace_days: int = Field(default=31, ge=0)
+
+    @field_validator("pattern")
+    @classmethod
+    def _regex(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"invalid regular expression: {exc}") from exc
+        return value
+
+    def matches(self, text: str) -> bool:
+        return re.search(self.pattern, text, re.IGNORECASE) is not None
+
+
 class SourceConfig(BaseModel):
     """One polled site section. Paths in ``feeds`` and ``listings`` are relative to ``base_url``."""
 
@@ -46,10 +71,11 @@ class SourceConfig(BaseModel):
     interval_minutes: float = Field(default=360, gt=0)
     max_depth: int = Field(default=2, ge=0, le=5)
     max_pages: int = Field(default=3, ge=1, le=100)
-    max_items: int = Field(default=30, ge=1)
+    max_items: int = Field(default=200, ge=1)
     language: Literal["en", "fr"] | None = None
     enabled: bool = True
     options: dict[str, Any] = {}
+    series: list[SeriesConfig] = []
 
     @field_validator("base_url")
     @classmethod
@@ -94,6 +120,7 @@ class Settings(BaseSettings):
     http_timeout: float = Field(default=30.0, gt=0)
     max_download_bytes: int = Field(default=512 * 1024 * 1024, gt=0)
     host_delay: float = Field(default=1.0, ge=0)
+    rate_limit_url: str | None = None  # Redis shared by all workers for host_delay
     notify_max_attempts: int = Field(default=5, ge=1)
     log_format: Literal["console", "json"] = "console"
     log_level: str = "INFO"

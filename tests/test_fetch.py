@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -84,6 +85,32 @@ def test_retry_after_is_honoured(fetcher: Fetcher, replica_session: Replica) -> 
     result = fetcher.get(url(replica_session, "/_fault/retry-after?t=fetch-test"))
     assert result.status_code == 200
     assert [r.status_code for r in fetcher.records] == [503, 200]
+
+
+def test_retry_waits_exactly_the_retry_after(
+    fetcher: Fetcher, replica_session: Replica, caplog: pytest.LogCaptureFixture
+) -> None:
+    replica_session.reset_faults()
+    with caplog.at_level(logging.INFO, logger="worker.fetch"):
+        fetcher.get(url(replica_session, "/_fault/retry-after?t=exact-wait")).discard()
+    waits = [r.args[0] for r in caplog.records if r.msg.startswith("retrying in")]  # type: ignore[index]
+    assert waits == [1.0]  # the header says 1 s: no backoff, no jitter
+
+
+def test_backoff_without_retry_after_is_jittered_exponential(
+    fetcher: Fetcher, replica_session: Replica, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="worker.fetch"), pytest.raises(FetchError):
+        fetcher.get(url(replica_session, "/_fault/500"))
+    waits = [r.args[0] for r in caplog.records if r.msg.startswith("retrying in")]  # type: ignore[index]
+    assert len(waits) == 1 and 1.0 <= waits[0] <= 2.0  # first step: 1 s plus up to 1 s jitter
+
+
+def test_client_error_is_not_retried(fetcher: Fetcher, replica_session: Replica) -> None:
+    with pytest.raises(FetchError, match="HTTP 404") as caught:
+        fetcher.get(url(replica_session, "/no-such-page"))
+    assert caught.value.status_code == 404 and not caught.value.retryable
+    assert [r.status_code for r in fetcher.records] == [404]
 
 
 def test_timeout_is_reported(fetcher: Fetcher, replica_session: Replica) -> None:

@@ -78,9 +78,9 @@ def poll(
     as_json: JsonOpt = False,
 ) -> None:
     """Run one poll cycle in this process (no broker needed) and deliver the alerts."""
-    from worker.fetch import HostPacer
     from worker.notify import deliver_pending
     from worker.pipeline import poll_source
+    from worker.ratelimit import make_pacer
 
     settings = _settings()
     engine = _engine(settings)
@@ -92,7 +92,7 @@ def poll(
         )
     except ConfigError as exc:
         raise _fail(str(exc), 2) from exc
-    pacer = HostPacer(settings.host_delay)  # shared: sources on one host share its budget
+    pacer = make_pacer(settings)  # shared: sources on one host share its budget
     reports = []
     with Progress(
         SpinnerColumn(),
@@ -194,6 +194,49 @@ def sources(as_json: JsonOpt = False) -> None:
             (row["last_poll"] or "-")[:19],
             f"[{style}]{status}[/{style}]",
             (error[0][:80] + (f" (+{len(error) - 1})" if len(error) > 1 else "")) if error else "",
+        )
+    console.print(table)
+
+
+@app.command()
+def series(as_json: JsonOpt = False) -> None:
+    """Newsletter series: latest issue, its languages, and whether the next one is overdue."""
+    from worker.newsletter import series_status
+    from worker.storage.db import session_scope
+
+    settings = _settings()
+    with session_scope(_engine(settings)) as session:
+        rows = [s.as_dict() for s in series_status(session, settings)]
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table(title="Newsletter series")
+    for column in (
+        "series",
+        "latest",
+        "published",
+        "languages",
+        "issues",
+        "next expected",
+        "status",
+    ):
+        table.add_column(column)
+    for row in rows:
+        status = (
+            f"[red]overdue by {row['days_late']} days[/red]"
+            if row["overdue"]
+            else "[green]on schedule[/green]"
+            if row["latest_issue"]
+            else "[dim]none seen[/dim]"
+        )
+        table.add_row(
+            row["name"],
+            f"n°{row['latest_issue']}" if row["latest_issue"] else "-",
+            (row["latest_date"] or "-")[:10],
+            ", ".join(row["languages"]),
+            str(row["issues"]),
+            (row["expected_by"] or "-")[:10],
+            status,
         )
     console.print(table)
 
@@ -357,6 +400,7 @@ def archive_show(
     as_json: JsonOpt = False,
 ) -> None:
     """Show one document: metadata, keywords, where it was found, alerts."""
+    from worker.newsletter import same_issue
     from worker.storage.db import session_scope
     from worker.storage.repo import (
         NotFound,
@@ -375,6 +419,11 @@ def archive_show(
         row["keywords"] = document.keywords
         row["found_on"] = sorted({link.found_on or "" for link in document.links} - {""})
         row["urls"] = sorted({link.url for link in document.links})
+        row["series"] = document.series
+        row["same_issue"] = [
+            {"id": other.id, "kind": other.kind, "language": other.language, "title": other.title}
+            for other in same_issue(session, document)
+        ]
         row["alerts"] = [
             {
                 "subscription": a.subscription.name,
@@ -411,6 +460,14 @@ def archive_show(
             table.add_row(key, str(row[key]))
     table.add_row("keywords", ", ".join(row["keywords"]))
     table.add_row("found on", "\n".join(row["found_on"]))
+    if row["same_issue"]:
+        table.add_row(
+            "same issue",
+            "\n".join(
+                f"{o['id']}: {o['kind']} {o['language'] or '?'} — {o['title'] or ''}"
+                for o in row["same_issue"]
+            ),
+        )
     table.add_row(
         "alerts",
         "\n".join(

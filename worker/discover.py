@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
 import feedparser
+import soupsieve
 from bs4 import BeautifulSoup, Tag
 
 from worker.dates import parse_date
@@ -90,6 +91,11 @@ class SourceKind:
                 f" (known: {sorted(cls.option_keys)})"
             )
         for key, value in options.items():
+            if key.endswith("_selector"):
+                try:
+                    soupsieve.compile(value)
+                except (soupsieve.SelectorSyntaxError, TypeError) as exc:
+                    raise ValueError(f"{key}: invalid CSS selector: {exc}") from exc
             if key.endswith(("_filter", "_pattern")):
                 try:
                     re.compile(value)
@@ -290,22 +296,71 @@ class RssSource(SourceKind):
 
 
 class HtmlSource(SourceKind):
-    """Any HTML listing: ``item_pattern`` / ``document_pattern`` (URL regexes) pick links."""
+    """Any HTML listing, described in sources.yaml by CSS selectors and/or URL regexes.
+
+    ``item_selector`` / ``document_selector`` pick the elements (anchors, or blocks holding
+    one) whose links are items / documents; ``item_pattern`` / ``document_pattern`` filter by
+    URL. Without a document rule, links to PDFs are documents.
+    """
 
     kind = "html"
-    option_keys = frozenset({"title_filter", "item_pattern", "document_pattern"})
+    option_keys = frozenset(
+        {
+            "title_filter",
+            "item_pattern",
+            "document_pattern",
+            "item_selector",
+            "document_selector",
+            "pagination_selector",
+        }
+    )
 
     def parse_listing(self, page: Page) -> list[Link]:
-        item_re = re.compile(self.options.get("item_pattern", r"$^"))
-        doc_re = re.compile(self.options.get("document_pattern", r"\.pdf($|\?)"), re.IGNORECASE)
         soup = page.soup()
+        root = _content_root(soup)
+        item_re = re.compile(
+            self.options.get("item_pattern", r"" if "item_selector" in self.options else r"$^")
+        )
+        doc_re = re.compile(self.options.get("document_pattern", r"\.pdf($|\?)"), re.IGNORECASE)
         links: list[Link] = []
-        for anchor in _content_root(soup).find_all("a", href=True):
+        rules: tuple[tuple[LinkRole, str, re.Pattern[str] | None], ...] = (
+            ("page", "pagination_selector", None),
+            ("document", "document_selector", doc_re),
+            ("item", "item_selector", item_re),
+        )
+        for role, selector, pattern in rules:
+            if selector not in self.options:
+                continue
+            for anchor in _anchors(soup.select(self.options[selector])):
+                url = absolute_url(page.url, str(anchor["href"]))
+                if url and (pattern is None or pattern.search(url)):
+                    links.append(
+                        Link(
+                            url,
+                            role,
+                            _text(anchor) or None,
+                            _nearby_date(anchor) if role == "item" else None,
+                        )
+                    )
+        for anchor in root.find_all("a", href=True):
             url = absolute_url(page.url, str(anchor["href"]))
             if url is None:
                 continue
-            if doc_re.search(url) or _is_document_anchor(anchor, url):
+            if "document_selector" not in self.options and (
+                doc_re.search(url) or _is_document_anchor(anchor, url)
+            ):
                 links.append(Link(url, "document", _text(anchor) or None))
-            elif item_re.search(url):
+            elif "item_selector" not in self.options and item_re.search(url):
                 links.append(Link(url, "item", _text(anchor) or None, _nearby_date(anchor)))
         return links
+
+
+def _anchors(elements: list[Tag]) -> list[Tag]:
+    """The links of the selected elements: the elements themselves, or anchors inside them."""
+    anchors: list[Tag] = []
+    for element in elements:
+        if element.name == "a" and element.get("href"):
+            anchors.append(element)
+        else:
+            anchors.extend(a for a in element.find_all("a", href=True) if isinstance(a, Tag))
+    return anchors

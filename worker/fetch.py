@@ -3,12 +3,16 @@
 Every request goes through :class:`Fetcher`: it refuses hosts outside the source's list (also
 on redirects), obeys robots.txt, spaces requests per host, sends conditional GETs, streams
 bodies to disk under a size cap while hashing them, and retries transient failures.
+
+Request spacing is delegated to a pacer: :class:`HostPacer` spaces one process's requests;
+:class:`worker.ratelimit.RedisHostPacer` spaces every worker process's requests to a host.
 """
 
 from __future__ import annotations
 
 import email.utils
 import hashlib
+import logging
 import tempfile
 import threading
 import time
@@ -19,12 +23,24 @@ from pathlib import Path
 
 import httpx
 from protego import Protego
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
 
 from worker.urls import is_allowed, netloc
+
+log = logging.getLogger(__name__)
 
 MAX_REDIRECTS = 5
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 CHUNK = 64 * 1024
+MAX_BACKOFF = 30.0  # seconds, exponential backoff between retries
+MAX_RETRY_AFTER = 60.0  # seconds, the longest Retry-After honoured
+MAX_CRAWL_DELAY = 60.0  # seconds, the longest robots.txt Crawl-delay honoured
 
 
 class FetchError(Exception):
@@ -101,18 +117,27 @@ class FetchRecord:
 
 
 class HostPacer:
-    """Keeps at least ``delay`` seconds between two requests to the same host (this process)."""
+    """Keeps at least ``delay`` seconds between two requests to the same host (this process).
+
+    ``wait(host)`` returns when the caller may send its request. ``wait(host, delay)`` asks
+    for a longer gap before this request (a robots.txt ``Crawl-delay``); never a shorter one.
+    """
 
     def __init__(self, delay: float) -> None:
         self.delay = delay
-        self._next: dict[str, float] = {}
+        self._last: dict[str, float] = {}  # host -> monotonic start of its latest request
         self._lock = threading.Lock()
 
-    def wait(self, host: str) -> None:
+    def gap(self, delay: float | None) -> float:
+        return self.delay if delay is None else max(self.delay, delay)
+
+    def wait(self, host: str, delay: float | None = None) -> None:
+        gap = self.gap(delay)
         with self._lock:
             now = time.monotonic()
-            start = max(now, self._next.get(host, now))
-            self._next[host] = start + self.delay
+            last = self._last.get(host)
+            start = now if last is None else max(now, last + gap)
+            self._last[host] = start
         if start > now:
             time.sleep(start - now)
 
@@ -140,6 +165,7 @@ class Fetcher:
         self.spool_dir = spool_dir
         self.on_request = on_request
         self._robots: dict[str, Protego | None] = {}
+        self._crawl_delay: dict[str, float] = {}  # host -> robots.txt Crawl-delay
         self.client = httpx.Client(
             headers={"User-Agent": user_agent},
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
@@ -168,16 +194,14 @@ class Fetcher:
             headers["If-None-Match"] = etag
         if last_modified:
             headers["If-Modified-Since"] = last_modified
-        attempt = 0
-        while True:
-            try:
-                return self._get_following_redirects(url, headers)
-            except FetchError as exc:
-                if attempt >= self.retries or not exc.retryable:
-                    raise
-                attempt += 1
-                wait = exc.retry_after if exc.retry_after is not None else 0.5 * 2**attempt
-                time.sleep(wait)
+        retrying = Retrying(
+            retry=retry_if_exception(_retryable),
+            stop=stop_after_attempt(self.retries + 1),
+            wait=_retry_wait,
+            before_sleep=_log_retry,
+            reraise=True,
+        )
+        return retrying(self._get_following_redirects, url, headers)
 
     # -- internals ------------------------------------------------------------------------
 
@@ -188,7 +212,11 @@ class Fetcher:
     def _check_robots(self, url: str) -> None:
         host = netloc(url)
         if host not in self._robots:
-            self._robots[host] = self._load_robots(url)
+            rules = self._robots[host] = self._load_robots(url)
+            if rules is not None:
+                crawl_delay = rules.crawl_delay(self.user_agent)
+                if crawl_delay:
+                    self._crawl_delay[host] = min(float(crawl_delay), MAX_CRAWL_DELAY)
         rules = self._robots[host]
         if rules is not None and not rules.can_fetch(url, self.user_agent):
             raise FetchError(url, "disallowed by robots.txt")
@@ -196,13 +224,18 @@ class Fetcher:
     def _load_robots(self, url: str) -> Protego | None:
         robots_url = httpx.URL(url).copy_with(path="/robots.txt", query=None, fragment=None)
         try:
-            self.pacer.wait(netloc(url))
+            self._pace(url)
             response = self.client.get(robots_url)
         except httpx.HTTPError:
             return None  # unreachable robots.txt: the page fetch itself will report the error
         if response.status_code >= 400 or len(response.content) > 512 * 1024:
             return None
         return Protego.parse(response.text)
+
+    def _pace(self, url: str) -> None:
+        """Wait for this host's turn (host delay, or its robots.txt Crawl-delay if longer)."""
+        host = netloc(url)
+        self.pacer.wait(host, self._crawl_delay.get(host))
 
     def _get_following_redirects(self, url: str, headers: dict[str, str]) -> FetchResult:
         current = url
@@ -222,7 +255,7 @@ class Fetcher:
 
     def _get_once(self, url: str, current: str, headers: dict[str, str]) -> FetchResult | str:
         """One request: a FetchResult, or the next URL when redirected."""
-        self.pacer.wait(netloc(current))
+        self._pace(current)
         started = time.monotonic()
         status: int | None = None
         received = 0
@@ -307,14 +340,35 @@ class Fetcher:
             self.on_request(FetchRecord(url, status, size, elapsed, sha, error))
 
 
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(exc, FetchError) and exc.retryable
+
+
+_backoff = wait_exponential_jitter(initial=1.0, max=MAX_BACKOFF, exp_base=2, jitter=1.0)
+
+
+def _retry_wait(state: RetryCallState) -> float:
+    """The server's Retry-After when it sent one, else exponential backoff with jitter."""
+    exc = state.outcome.exception() if state.outcome else None
+    if isinstance(exc, FetchError) and exc.retry_after is not None:
+        return min(exc.retry_after, MAX_RETRY_AFTER)
+    return _backoff(state)
+
+
+def _log_retry(state: RetryCallState) -> None:
+    exc = state.outcome.exception() if state.outcome else None
+    wait = state.next_action.sleep if state.next_action else 0.0
+    log.info("retrying in %.1f s (attempt %d): %s", wait, state.attempt_number + 1, exc)
+
+
 def _retry_after(value: str | None) -> float | None:
     """Seconds to wait from a Retry-After header (delta-seconds or HTTP date), capped at 60."""
     if not value:
         return None
     if value.strip().isdigit():
-        return min(float(value), 60.0)
+        return min(float(value), MAX_RETRY_AFTER)
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
-    return max(0.0, min((when - datetime.now(UTC)).total_seconds(), 60.0))
+    return max(0.0, min((when - datetime.now(UTC)).total_seconds(), MAX_RETRY_AFTER))

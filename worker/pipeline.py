@@ -26,6 +26,8 @@ from worker.extract import Extracted, extract_html, extract_pdf, sniff_kind
 from worker.fetch import Fetcher, FetchError, FetchRecord, FetchResult, HostPacer
 from worker.keywords import extract_keywords
 from worker.match import IndexedText, QueryError, explain, parse_query
+from worker.newsletter import series_of
+from worker.ratelimit import make_pacer
 from worker.storage.db import session_scope
 from worker.storage.models import (
     Alert,
@@ -136,7 +138,7 @@ class SourcePoll:
             user_agent=settings.user_agent,
             timeout=settings.http_timeout,
             max_bytes=settings.max_download_bytes,
-            pacer=pacer or HostPacer(settings.host_delay),
+            pacer=pacer or make_pacer(settings, default_url=settings.broker_url),
             spool_dir=spool,
             on_request=self.records.append,
         )
@@ -356,7 +358,11 @@ class SourcePoll:
             and kind == "html"
             and previous.text_sha256 == extracted.text_sha256
         ):
-            self.report.unchanged += 1  # same article, only the page furniture changed
+            # Same article, only the page furniture changed: keep the bytes (a later 304 is
+            # answered from them) but no new version.
+            self.blobs.put_file(result.path, result.sha256)
+            result.path = None
+            self.report.unchanged += 1
             return
         self.blobs.put_file(result.path, result.sha256)
         result.path = None
@@ -421,6 +427,7 @@ class SourcePoll:
             title=title,
             language=language,
             issue_number=number,
+            series=series_of(self.settings, number, f"{title or ''} {result.url}"),
             published_at=published,
             fetched_at=result.fetched_at,
             size_bytes=result.size,

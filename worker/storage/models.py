@@ -86,6 +86,7 @@ class Document(Base):
     title: Mapped[str | None] = mapped_column(Text)
     language: Mapped[str | None] = mapped_column(String(10))
     issue_number: Mapped[int | None] = mapped_column(Integer)
+    series: Mapped[str | None] = mapped_column(String(100), index=True)
     published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     fetched_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     archived_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

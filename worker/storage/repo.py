@@ -55,6 +55,8 @@ def document_summary(d: Document) -> dict[str, Any]:
         "content_sha256": d.content_sha256,
         "pages": d.page_count,
         "version": d.version,
+        "previous_id": d.previous_id,
+        "series": d.series,
         "extract_error": d.extract_error,
     }
 
