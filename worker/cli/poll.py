@@ -1,0 +1,196 @@
+"""``tipwatch poll``, ``sources`` and ``series``: run the pipeline and see how sources fare."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
+from rich.table import Table
+
+from config.settings import ConfigError
+from worker.cli.common import (
+    JsonOpt,
+    app,
+    console,
+    engine,
+    err,
+    fail,
+    iso,
+    load_settings,
+    print_json,
+)
+
+# -- poll -------------------------------------------------------------------------------------
+
+
+@app.command()
+def poll(
+    source: Annotated[
+        list[str] | None, typer.Option("--source", "-s", help="Poll only this source (repeatable).")
+    ] = None,
+    notify: Annotated[bool, typer.Option(help="Deliver the alerts this poll creates.")] = True,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run one poll cycle in this process (no broker needed) and deliver the alerts."""
+    from worker.notify import deliver_pending
+    from worker.pipeline import poll_source
+    from worker.ratelimit import make_pacer
+
+    settings = load_settings()
+    db = engine(settings)
+    try:
+        sources = (
+            [settings.source(n) for n in source]
+            if source
+            else [s for s in settings.source_list if s.enabled]
+        )
+    except ConfigError as exc:
+        raise fail(str(exc), 2) from exc
+    pacer = make_pacer(settings)  # shared: sources on one host share its budget
+    reports = []
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[url]}", style="dim"),
+        console=err,
+        transient=True,
+        disable=as_json or not err.is_terminal,
+    ) as bar:
+        overall = bar.add_task("sources", total=len(sources), url="")
+        for src in sources:
+            task = bar.add_task(src.name, total=None, url="")
+
+            def progress(event: str, url: str, task: Any = task) -> None:
+                bar.update(task, advance=1, url=url[-60:])
+
+            reports.append(poll_source(db, settings, src, progress, pacer))
+            bar.remove_task(task)
+            bar.advance(overall)
+    delivered = deliver_pending(db, settings) if notify else {}
+    if as_json:
+        print_json({"sources": [r.as_dict() for r in reports], "alerts": delivered})
+        return
+    table = Table(title="Poll results")
+    for column in ("source", "status", "new", "changed", "unchanged", "failed", "alerts"):
+        table.add_column(column, justify="right" if column not in ("source", "status") else "left")
+    for r in reports:
+        style = {"ok": "green", "partial": "yellow", "failed": "red"}[r.status]
+        table.add_row(
+            r.source,
+            f"[{style}]{r.status}[/{style}]",
+            str(r.new),
+            str(r.changed),
+            str(r.unchanged),
+            str(r.failed),
+            str(r.alerts),
+        )
+    console.print(table)
+    for r in reports:
+        if r.error:
+            console.print(f"[red]{r.source} failed:[/red] {r.error}")
+        for failure in r.failures[:10]:
+            if not r.error or failure not in r.error:
+                console.print(f"[yellow]{r.source}:[/yellow] {failure}")
+        if len(r.failures) > 10:
+            console.print(f"[yellow]{r.source}:[/yellow] … and {len(r.failures) - 10} more")
+    if delivered:
+        console.print("alerts: " + ", ".join(f"{n} {status}" for status, n in delivered.items()))
+
+
+# -- sources ----------------------------------------------------------------------------------
+
+
+@app.command()
+def sources(as_json: JsonOpt = False) -> None:
+    """List configured sources with their last poll status."""
+    from worker.storage.db import session_scope
+    from worker.storage.repo import document_counts, source_states
+
+    settings = load_settings()
+    with session_scope(engine(settings)) as session:
+        states = source_states(session)
+        counts = document_counts(session)
+    rows: list[dict[str, Any]] = []
+    for src in settings.source_list:
+        state = states.get(src.name)
+        rows.append(
+            {
+                "name": src.name,
+                "kind": src.kind,
+                "title": src.title,
+                "base_url": src.base_url,
+                "enabled": src.enabled,
+                "interval_minutes": src.interval_minutes,
+                "documents": counts.get(src.name, 0),
+                "last_poll": iso(state.last_poll_finished_at) if state else None,
+                "last_status": state.last_status if state else None,
+                "last_error": state.last_error if state else None,
+                "last_counts": state.last_counts if state else {},
+            }
+        )
+    if as_json:
+        print_json(rows)
+        return
+    table = Table(title="Sources")
+    for column in ("name", "kind", "every", "documents", "last poll", "status", "last error"):
+        table.add_column(column)
+    for row in rows:
+        status = row["last_status"] or "never polled"
+        style = {"ok": "green", "partial": "yellow", "failed": "red"}.get(status, "dim")
+        error = (row["last_error"] or "").splitlines()
+        table.add_row(
+            row["name"],
+            row["kind"],
+            f"{row['interval_minutes']} min",
+            str(row["documents"]),
+            (row["last_poll"] or "-")[:19],
+            f"[{style}]{status}[/{style}]",
+            (error[0][:80] + (f" (+{len(error) - 1})" if len(error) > 1 else "")) if error else "",
+        )
+    console.print(table)
+
+
+@app.command()
+def series(as_json: JsonOpt = False) -> None:
+    """Newsletter series: latest issue, its languages, and whether the next one is overdue."""
+    from worker.newsletter import series_status
+    from worker.storage.db import session_scope
+
+    settings = load_settings()
+    with session_scope(engine(settings)) as session:
+        rows = [s.as_dict() for s in series_status(session, settings)]
+    if as_json:
+        print_json(rows)
+        return
+    table = Table(title="Newsletter series")
+    for column in (
+        "series",
+        "latest",
+        "published",
+        "languages",
+        "issues",
+        "next expected",
+        "status",
+    ):
+        table.add_column(column)
+    for row in rows:
+        status = (
+            f"[red]overdue by {row['days_late']} days[/red]"
+            if row["overdue"]
+            else "[green]on schedule[/green]"
+            if row["latest_issue"]
+            else "[dim]none seen[/dim]"
+        )
+        table.add_row(
+            row["name"],
+            f"n°{row['latest_issue']}" if row["latest_issue"] else "-",
+            (row["latest_date"] or "-")[:10],
+            ", ".join(row["languages"]),
+            str(row["issues"]),
+            (row["expected_by"] or "-")[:10],
+            status,
+        )
+    console.print(table)
