@@ -145,6 +145,10 @@ class Subscription(Base):
     name: Mapped[str] = mapped_column(String(200), unique=True)
     query: Mapped[str] = mapped_column(Text)
     notify_urls: Mapped[list[Any]] = mapped_column(default=list)
+    # Optional filters: {"sources": [...], "languages": [...], "kinds": [...]}.
+    filters: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    thesaurus: Mapped[bool] = mapped_column(Boolean, default=False)  # EN↔FR term expansion
+    delivery: Mapped[str] = mapped_column(String(20), default="immediate")  # or daily / weekly
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
