@@ -110,6 +110,9 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=_default_data_dir)
     database_url: str | None = None
     archive_dir: Path | None = None
+    blob_url: str | None = None  # s3://bucket/prefix: originals in an object store
+    blob_endpoint: str | None = None  # S3-compatible endpoint (MinIO, Garage, …)
+    blob_region: str | None = None
     broker_url: str = "redis://localhost:6379/0"
     result_backend: str | None = None
     sources: Path = DEFAULT_SOURCES
@@ -119,9 +122,13 @@ class Settings(BaseSettings):
     web_base_url: str = "http://localhost:8000"
     http_timeout: float = Field(default=30.0, gt=0)
     max_download_bytes: int = Field(default=512 * 1024 * 1024, gt=0)
+    extract_timeout: float = Field(default=120.0, gt=0)  # seconds per PDF
     host_delay: float = Field(default=1.0, ge=0)
     rate_limit_url: str | None = None  # Redis shared by all workers for host_delay
     notify_max_attempts: int = Field(default=5, ge=1)
+    notify_claim_lease: float = Field(default=600, gt=0)  # seconds before a stuck send is retried
+    digest_hour: int = Field(default=7, ge=0, le=23)  # UTC hour daily/weekly digests go out
+    digest_weekday: int = Field(default=0, ge=0, le=6)  # weekly digests: 0 = Monday
     log_format: Literal["console", "json"] = "console"
     log_level: str = "INFO"
 

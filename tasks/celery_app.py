@@ -25,6 +25,7 @@ def make_app() -> Celery:
             "tipwatch.poll_source": {"queue": "poll"},
             "tipwatch.deliver_alert": {"queue": "notify"},
             "tipwatch.sweep_alerts": {"queue": "notify"},
+            "tipwatch.send_digests": {"queue": "notify"},
         },
         # A task is acknowledged only when done: a worker killed mid-task gets it redelivered.
         task_acks_late=True,

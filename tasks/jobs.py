@@ -13,6 +13,7 @@ from sqlalchemy.exc import OperationalError
 
 from tasks.celery_app import app
 from worker import runtime
+from worker.digest import send_digests
 from worker.notify import deliver_alert, pending_alert_ids
 from worker.pipeline import poll_source
 from worker.storage.db import session_scope
@@ -83,9 +84,20 @@ def deliver_alert_task(self: Task, alert_id: int) -> str:
     """Deliver one alert; retried with exponential backoff while endpoints fail."""
     settings = runtime.settings()
     status = deliver_alert(runtime.engine(settings), settings, alert_id)
+    if status == "sending":
+        # Claimed by another worker, or by one that died mid-send: look again after the
+        # claim's lease, when a dead worker's claim can be taken over.
+        raise self.retry(countdown=settings.notify_claim_lease + 1)
     if status == "pending":
         raise self.retry(countdown=min(30 * 2**self.request.retries, 3600))
     return status
+
+
+@app.task(name="tipwatch.send_digests", soft_time_limit=600, time_limit=660)
+def send_digests_task() -> dict[str, int]:
+    """Send the daily and weekly digests that are due."""
+    settings = runtime.settings()
+    return send_digests(runtime.engine(settings), settings)
 
 
 @app.task(name="tipwatch.sweep_alerts")

@@ -7,6 +7,7 @@ from typing import Any
 from config.settings import Settings
 
 SWEEP_SECONDS = 300
+DIGEST_SECONDS = 600  # digests are due on the hour; checking every 10 minutes is plenty
 
 
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
@@ -22,6 +23,11 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             # A poll still queued when the next one is due is dropped, so polls never pile up.
             "options": {"expires": interval * 0.9},
         }
+    schedule["send-digests"] = {
+        "task": "tipwatch.send_digests",
+        "schedule": float(DIGEST_SECONDS),
+        "options": {"expires": DIGEST_SECONDS * 0.9},
+    }
     schedule["sweep-alerts"] = {
         "task": "tipwatch.sweep_alerts",
         "schedule": float(SWEEP_SECONDS),

@@ -217,3 +217,22 @@ def redis_available(url: str = "redis://127.0.0.1:6379/0") -> bool:
 
 def which(name: str) -> str | None:
     return shutil.which(name, path=f"{BIN}:{os.environ.get('PATH', '')}")
+
+
+# -- Celery -----------------------------------------------------------------------------------
+
+CELERY_REDIS_URL = "redis://127.0.0.1:6379/13"
+
+
+@pytest.fixture
+def broker() -> Iterator[str]:
+    """A dedicated Redis database for Celery tests, empty before and after each test."""
+    import redis
+
+    client = redis.Redis.from_url(CELERY_REDIS_URL)
+    client.flushdb()
+    try:
+        yield CELERY_REDIS_URL
+    finally:
+        client.flushdb()
+        client.close()

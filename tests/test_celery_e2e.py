@@ -24,8 +24,8 @@ import pytest
 import yaml
 
 from tests.conftest import BIN, ROOT, SmtpServer, Tipwatch, body_text, make_env, redis_available
+from tests.conftest import CELERY_REDIS_URL as REDIS_URL
 
-REDIS_URL = "redis://127.0.0.1:6379/13"
 WORKER_ARGS = [
     "worker",
     "--loglevel=INFO",
@@ -41,20 +41,6 @@ pytestmark = pytest.mark.skipif(
 
 
 # -- helpers ----------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def broker() -> Iterator[str]:
-    """The dedicated Redis database, empty before and after the test."""
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL)
-    client.flushdb()
-    try:
-        yield REDIS_URL
-    finally:
-        client.flushdb()
-        client.close()
 
 
 def celery_env(tipwatch: Tipwatch, broker: str) -> dict[str, str]:

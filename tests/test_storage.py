@@ -12,10 +12,12 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+from tests.archive_site import MiniSite, mini_site, mini_tipwatch  # noqa: F401 - fixture
 from tests.conftest import Replica, Tipwatch, make_env
 from worker.storage.db import dispose_engines, get_engine, head_revision, session_scope
+from worker.storage.filters import DocumentFilter
 from worker.storage.models import Base, Document
-from worker.storage.search import search
+from worker.storage.search import PG_VECTOR, search
 
 PG_ADMIN = os.environ.get("TIPWATCH_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -84,7 +86,98 @@ def test_poll_and_search_on_each_database(
             != set()
         )
         assert search(session, "zzzyyyxxx") == []
-        assert search(session, '" OR ) NEAR(') == []  # user input never breaks the SQL
+        for hostile in ('" OR ) NEAR(', "title:x* AND (", "'; DROP TABLE document; --", "***"):
+            search(session, hostile)  # user input never breaks the SQL
 
     found = tipwatch.json("archive", "search", "Dubrovnik")
     assert found and "Dubrovnik" in found[0]["snippet"]
+
+
+# -- stemmed, filtered search on both databases ------------------------------------------------
+
+
+def _titles(session: sa.orm.Session, hits: list) -> list[str]:
+    return [session.get(Document, h.document_id).title or "" for h in hits]
+
+
+def test_stemmed_accent_insensitive_search_with_filters(
+    database_url: str,
+    tmp_path: Path,
+    mini_site: MiniSite,  # noqa: F811
+) -> None:
+    from datetime import date
+
+    tipwatch = mini_tipwatch(mini_site, tmp_path, TIPWATCH_DATABASE_URL=database_url)
+    tipwatch.run("poll", "--no-notify")
+    engine = get_engine(database_url)
+    with session_scope(engine) as session:
+        # English stems: the query word is not in the document, its stem is.
+        hits = search(session, "trafficked")
+        assert "Child labour report" in _titles(session, hits)
+        report = next(h for h in hits if _titles(session, [h])[0] == "Child labour report")
+        assert "«trafficking»" in report.snippet
+        assert "<mark>trafficking</mark>" in report.snippet_html
+        # French stems, by the document's language.
+        hits = search(session, "exploitations")
+        assert "Rapport sur la traite des êtres humains" in _titles(session, hits)
+        assert any("«exploitation»" in h.snippet for h in hits)
+        # Accents and case.
+        assert {h.document_id for h in search(session, "ETRES humains")} == {
+            h.document_id for h in search(session, "êtres humains")
+        }
+        # Exact phrases and prefixes.
+        assert _titles(session, search(session, '"debt bondage"')) == ["Child labour report"]
+        assert search(session, '"bondage debt"') == []
+        assert len(search(session, "traffick*")) >= 2
+        # Filters: language, kind, issue, dates, source.
+        french = search(session, "exploitation", filters=DocumentFilter(language="fr"))
+        assert french and all(session.get(Document, h.document_id).language == "fr" for h in french)
+        pdfs = search(session, "exploitation", filters=DocumentFilter(kind="pdf", issue=7))
+        assert {session.get(Document, h.document_id).kind for h in pdfs} == {"pdf"}
+        assert len(pdfs) == 2  # the EN and FR newsletter n°7
+        dated = DocumentFilter(since=date(2025, 2, 1), until=date(2025, 2, 28))
+        assert _titles(session, search(session, "exploitation", filters=dated)) == [
+            "Rapport sur la traite des êtres humains"
+        ]
+        assert search(session, "exploitation", filters=DocumentFilter(sources=["other"])) == []
+        # Hostile markup in the text is data: escaped in the HTML snippet.
+        hostile = search(session, "smuggling")[0]
+        assert "<script>" in hostile.snippet and "<script>" not in hostile.snippet_html
+        assert "&lt;script&gt;" in hostile.snippet_html
+        if engine.dialect.name == "postgresql":
+            session.execute(sa.text("SET LOCAL enable_seqscan = off"))
+            explain = sa.text(
+                f"EXPLAIN SELECT id FROM document WHERE {PG_VECTOR}"
+                " @@ plainto_tsquery('english', 'trafficking')"
+            )
+            plan = "\n".join(row[0] for row in session.execute(explain))
+            assert "document_fts_idx" in plan, plan
+
+
+def test_stems_follow_updates_on_sqlite(tmp_path: Path) -> None:
+    engine = get_engine(f"sqlite:///{tmp_path / 'stems.db'}")
+    try:
+        with session_scope(engine) as session:
+            session.add(
+                Document(
+                    content_sha256="a" * 64,
+                    source="s",
+                    url="http://x/1",
+                    canonical_url="http://x/1",
+                    kind="html",
+                    size_bytes=1,
+                    title="Note",
+                    text="Les victimes d'exploitation",
+                    language="fr",
+                )
+            )
+        with session_scope(engine) as session:
+            assert search(session, "exploitations")
+            doc = session.scalar(sa.select(Document))
+            doc.text = "Trafficked persons"
+            doc.language = "en"
+        with session_scope(engine) as session:
+            assert search(session, "exploitations") == []
+            assert search(session, "trafficking")
+    finally:
+        dispose_engines()

@@ -54,6 +54,16 @@ def _normalise(text: str) -> str:
     return re.sub(r"[ \t]+\n", "\n", text).strip()
 
 
+def _pdf_error(reason: str) -> str:
+    """PDFium's terse reasons, said plainly; the original stays archived either way."""
+    lowered = reason.lower()
+    if "password" in lowered:
+        return f"unreadable PDF: encrypted, a password is required to read it ({reason})"
+    if "format" in lowered:
+        return f"unreadable PDF: corrupt or truncated ({reason})"
+    return f"unreadable PDF: {reason}"
+
+
 def extract_pdf(path: Path) -> Extracted:
     """Text of every page; a corrupt or encrypted file gives ``error`` instead of raising."""
     import pypdfium2 as pdfium
@@ -61,10 +71,7 @@ def extract_pdf(path: Path) -> Extracted:
     try:
         pdf = pdfium.PdfDocument(str(path))
     except pdfium.PdfiumError as exc:
-        reason = str(exc)
-        if "password" in reason.lower():
-            reason = f"encrypted PDF (a password is required): {reason}"
-        return Extracted(error=f"unreadable PDF: {reason}")
+        return Extracted(error=_pdf_error(str(exc)))
     try:
         pages = []
         for index in range(len(pdf)):

@@ -1,225 +1,178 @@
 """Stage 5: does a document match a subscription, and why? Pure functions over text.
 
-Query language: words, "quoted phrases", ``prefix*``, AND / OR / NOT (AND is implied between
-terms), and parentheses. Matching is case- and accent-insensitive on whole words.
+A document is indexed once (folded words, their stems in the document's language, page and
+offsets); every query is evaluated against that index, and only the terms of the branches
+that made the query true are reported, with pages and highlighted snippets. Many
+subscriptions go through :class:`Matcher`, whose Aho-Corasick prefilter skips those that
+cannot match.
 """
 
 from __future__ import annotations
 
-import re
+import hashlib
+import json
 import unicodedata
+from bisect import bisect_left
 from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-_WORD = re.compile(r"\w+", re.UNICODE)
-_MARKS = re.compile(r"[\u0300-\u036f]")
-_LIGATURES = str.maketrans({"œ": "oe", "Œ": "OE", "æ": "ae", "Æ": "AE", "ß": "ss"})
-
-
-def fold(text: str) -> str:
-    """Lower-case, accent-free form used on both sides of every comparison."""
-    decomposed = unicodedata.normalize("NFKD", text.translate(_LIGATURES))
-    return _MARKS.sub("", decomposed).casefold()
-
-
-class QueryError(ValueError):
-    """An invalid subscription query; ``position`` points at the offending character."""
-
-    def __init__(self, message: str, query: str, position: int) -> None:
-        pointer = f"\n  {query}\n  {' ' * position}^"
-        super().__init__(f"{message} at position {position + 1}{pointer}")
-        self.message = message
-        self.position = position
-
-
-# -- syntax tree ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Term:
-    words: tuple[str, ...]  # folded
-    prefix: bool = False
-    raw: str = ""
-
-
-@dataclass(frozen=True)
-class And:
-    children: tuple[Node, ...]
-
-
-@dataclass(frozen=True)
-class Or:
-    children: tuple[Node, ...]
-
-
-@dataclass(frozen=True)
-class Not:
-    child: Node
-
-
-Node = Term | And | Or | Not
-
-_TOKEN = re.compile(
-    r'\s*(?:(?P<lp>\()|(?P<rp>\))|"(?P<phrase>[^"]*)(?P<closed>"?)|(?P<word>[^\s()"]+))'
+from worker.prefilter import Prefilter
+from worker.query import (
+    LANGUAGES,
+    WORD,
+    And,
+    Field,
+    Near,
+    Node,
+    Not,
+    Or,
+    QueryError,
+    Term,
+    fold,
+    parse_query,
+    query_stems,
+    stems,
 )
 
+__all__ = [
+    "DocumentMeta",
+    "IndexedText",
+    "Matcher",
+    "QueryError",
+    "SubscriptionSpec",
+    "evaluate",
+    "explain",
+    "fold",
+    "parse_query",
+    "passes_filters",
+]
 
-def _lex(query: str) -> list[tuple[str, str, int]]:
-    tokens: list[tuple[str, str, int]] = []
-    pos = 0
-    while pos < len(query):
-        m = _TOKEN.match(query, pos)
-        if not m or m.end() == pos:
-            break
-        start = m.start(m.lastgroup) if m.lastgroup else pos
-        if m["lp"]:
-            tokens.append(("(", "(", start))
-        elif m["rp"]:
-            tokens.append((")", ")", start))
-        elif m["phrase"] is not None:
-            quote = m.start("phrase") - 1
-            if not m["closed"]:
-                raise QueryError("unterminated quote", query, quote)
-            tokens.append(("phrase", m["phrase"], quote))
-        elif m["word"]:
-            word = m["word"]
-            kind = word if word in ("AND", "OR", "NOT") else "word"
-            tokens.append((kind, word, start))
-        pos = m.end()
-    return tokens
+Witness = dict[Term, set[int]]  # term -> word indices where it starts, in the true branches
 
 
-class _Parser:
-    def __init__(self, query: str) -> None:
-        self.query = query
-        self.tokens = _lex(query)
-        self.i = 0
+@dataclass(frozen=True)
+class DocumentMeta:
+    """What ``source:``/``lang:``/``kind:`` filters and stemming need to know."""
 
-    def peek(self) -> tuple[str, str, int] | None:
-        return self.tokens[self.i] if self.i < len(self.tokens) else None
+    source: str | None = None
+    language: str | None = None
+    kind: str | None = None
 
-    def error(self, message: str) -> QueryError:
-        tok = self.peek()
-        return QueryError(message, self.query, tok[2] if tok else len(self.query))
-
-    def parse(self) -> Node:
-        if not self.tokens:
-            raise QueryError("empty query", self.query, 0)
-        node = self.parse_or()
-        if (extra := self.peek()) is not None:
-            raise self.error("unexpected ')'" if extra[0] == ")" else "unexpected token")
-        return node
-
-    def parse_or(self) -> Node:
-        children = [self.parse_and()]
-        while (tok := self.peek()) and tok[0] == "OR":
-            self.i += 1
-            children.append(self.parse_and())
-        return children[0] if len(children) == 1 else Or(tuple(children))
-
-    def parse_and(self) -> Node:
-        children = [self.parse_unary()]
-        while (tok := self.peek()) and tok[0] not in ("OR", ")"):
-            if tok[0] == "AND":
-                self.i += 1
-            children.append(self.parse_unary())
-        return children[0] if len(children) == 1 else And(tuple(children))
-
-    def parse_unary(self) -> Node:
-        tok = self.peek()
-        if tok is None:
-            raise self.error("a term is missing")
-        if tok[0] == "NOT":
-            self.i += 1
-            return Not(self.parse_unary())
-        if tok[0] == "(":
-            self.i += 1
-            node = self.parse_or()
-            if (close := self.peek()) is None or close[0] != ")":
-                raise self.error("missing ')'")
-            self.i += 1
-            return node
-        if tok[0] in ("word", "phrase"):
-            self.i += 1
-            return self.term(tok)
-        raise self.error(f"expected a term, found {tok[1]!r}")
-
-    def term(self, tok: tuple[str, str, int]) -> Term:
-        kind, raw, pos = tok
-        prefix = raw.endswith("*")
-        words = tuple(fold(w) for w in _WORD.findall(raw))
-        if not words:
-            raise QueryError("a term needs at least one letter or digit", self.query, pos)
-        if prefix and kind == "word" and len(words[-1]) < 2:
-            raise QueryError("a prefix needs at least two letters before '*'", self.query, pos)
-        return Term(words, prefix, raw)
+    def value(self, name: str) -> str | None:
+        return {"sources": self.source, "languages": self.language, "kinds": self.kind}.get(name)
 
 
-def parse_query(query: str) -> Node:
-    """Parse a subscription query; raise :class:`QueryError` pointing at the mistake."""
-    node = _Parser(query).parse()
-    if _only_negative(node):
-        raise QueryError("a query needs at least one term that is not negated", query, 0)
-    return node
+def passes_filters(filters: Mapping[str, Any] | None, meta: DocumentMeta) -> bool:
+    """Subscription.filters ({"sources", "languages", "kinds"}): every non-empty list must
+    contain the document's value."""
+    for name, allowed in (filters or {}).items():
+        if allowed and (meta.value(name) or "").casefold() not in {
+            str(a).casefold() for a in allowed
+        }:
+            return False
+    return True
 
 
-def _only_negative(node: Node) -> bool:
-    if isinstance(node, Not):
-        return True
-    if isinstance(node, And):
-        return all(_only_negative(c) for c in node.children)
-    if isinstance(node, Or):
-        return any(_only_negative(c) for c in node.children)
-    return False
-
-
-# -- matching ---------------------------------------------------------------------------------
+# -- the document index ---------------------------------------------------------------------
 
 
 @dataclass
 class IndexedText:
-    """A document's words, folded, with their page and character offsets, for fast lookup."""
+    """A document's words, folded and stemmed, with page and character offsets."""
 
     pages: list[str]
+    languages: tuple[str, ...] = tuple(LANGUAGES)
     words: list[str] = field(default_factory=list)
+    stems: list[tuple[str, ...]] = field(default_factory=list)  # one stem per language
     spans: list[tuple[int, int, int]] = field(default_factory=list)  # (page, start, end)
-    positions: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    by_stem: dict[str, list[int]] = field(default_factory=dict)
+    by_word: dict[str, list[int]] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, pages: list[str]) -> IndexedText:
-        index = cls(pages)
+    def build(cls, pages: list[str], language: str | None = None) -> IndexedText:
+        """Index ``pages``; words are stemmed in ``language`` (both EN and FR if unknown)."""
+        languages = (language,) if language in LANGUAGES else tuple(LANGUAGES)
+        pages = [unicodedata.normalize("NFC", p) for p in pages]
+        index = cls(pages, languages)  # type: ignore[arg-type]
+        folded: dict[str, tuple[str, ...]] = {}
         for page_no, text in enumerate(pages, start=1):
-            for m in _WORD.finditer(text):
-                index.positions[fold(m.group())].append(len(index.words))
-                index.words.append(fold(m.group()))
-                index.spans.append((page_no, m.start(), m.end()))
+            for m in WORD.finditer(text):
+                raw = m.group()
+                words = folded.get(raw)
+                if words is None:
+                    words = folded[raw] = tuple(WORD.findall(fold(raw)))
+                for word in words:
+                    index.words.append(word)
+                    index.spans.append((page_no, m.start(), m.end()))
+        vocabulary = sorted(set(index.words))
+        per_language = [
+            dict(zip(vocabulary, stems(vocabulary, lang), strict=True)) for lang in languages
+        ]
+        by_stem: defaultdict[str, list[int]] = defaultdict(list)
+        by_word: defaultdict[str, list[int]] = defaultdict(list)
+        for i, word in enumerate(index.words):
+            word_stems = tuple(table[word] for table in per_language)
+            index.stems.append(word_stems)
+            by_word[word].append(i)
+            for s in set(word_stems):
+                by_stem[s].append(i)
+        index.by_stem, index.by_word = dict(by_stem), dict(by_word)
         return index
 
+    def stream(self) -> str:
+        """Space-separated stems (one run per language), then folded words; pages are
+        separated by '|' so no pattern spans two pages. Input of the prefilter."""
+        runs = []
+        for k in range(len(self.languages)):
+            runs.append(self._run(lambda i, k=k: self.stems[i][k]))
+        runs.append(self._run(lambda i: self.words[i]))
+        return " || ".join(runs)
+
+    def _run(self, token: Any) -> str:
+        parts = [" "]
+        page = 1
+        for i in range(len(self.words)):
+            if self.spans[i][0] != page:
+                page = self.spans[i][0]
+                parts.append("| ")
+            parts.append(token(i))
+            parts.append(" ")
+        return "".join(parts)
+
+    def _matches(self, i: int, word: str, prefix: bool) -> bool:
+        if prefix:
+            return self.words[i].startswith(word)
+        return not query_stems(word).isdisjoint(self.stems[i])
+
     def find(self, term: Term) -> list[int]:
-        """Word indices where ``term`` starts."""
+        """Sorted word indices where ``term`` starts (a phrase never runs across pages)."""
         first, rest = term.words[0], term.words[1:]
         if term.prefix and not rest:
             starts = sorted(
-                i for w, idx in self.positions.items() if w.startswith(first) for i in idx
+                i for w, idx in self.by_word.items() if w.startswith(first) for i in idx
             )
         else:
-            starts = self.positions.get(first, [])
+            lists = [self.by_stem.get(s, []) for s in query_stems(first)]
+            starts = sorted(set().union(*lists)) if len(lists) > 1 else list(lists[0])
         if not rest:
-            return list(starts)
+            return starts
         hits = []
+        last = len(rest) - 1
         for start in starts:
             end = start + len(rest)
-            if end >= len(self.words):
+            if end >= len(self.words) or self.spans[end][0] != self.spans[start][0]:
                 continue
-            if self.spans[end][0] != self.spans[start][0]:
-                continue  # a phrase does not run across pages
-            tail = self.words[start + 1 : end + 1]
-            if tail[:-1] == list(rest[:-1]) and (
-                tail[-1].startswith(rest[-1]) if term.prefix else tail[-1] == rest[-1]
+            if all(
+                self._matches(start + 1 + k, word, term.prefix and k == last)
+                for k, word in enumerate(rest)
             ):
                 hits.append(start)
         return hits
+
+    def page_of(self, start: int) -> int:
+        return self.spans[start][0]
 
     def snippet(self, start: int, length: int, width: int = 90) -> str:
         page, begin, _ = self.spans[start]
@@ -229,54 +182,219 @@ class IndexedText:
         right = min(len(text), end + width)
         before = " ".join(text[left:begin].split())
         after = " ".join(text[end:right].split())
+        gap = "" if after[:1] in ".,;:!?)" else " "
         return (
-            f"{'…' if left else ''}{before} «{' '.join(text[begin:end].split())}» "
+            f"{'…' if left else ''}{before} «{' '.join(text[begin:end].split())}»{gap}"
             f"{after}{'…' if right < len(text) else ''}"
         ).strip()
 
-    def page_of(self, start: int) -> int:
-        return self.spans[start][0]
+
+# -- evaluation -------------------------------------------------------------------------------
 
 
-def _evaluate(node: Node, index: IndexedText, found: dict[Term, list[int]]) -> bool:
-    if isinstance(node, Term):
-        if node not in found:
-            found[node] = index.find(node)
-        return bool(found[node])
-    if isinstance(node, And):
-        return all(_evaluate(c, index, found) for c in node.children)
-    if isinstance(node, Or):
-        return any(_evaluate(c, index, found) for c in node.children)
-    return not _evaluate(node.child, index, found)
+class _Finder(Protocol):
+    def __call__(self, term: Term) -> list[int]: ...
 
 
-def _positive_terms(node: Node, negated: bool = False) -> list[Term]:
-    if isinstance(node, Term):
-        return [] if negated else [node]
-    if isinstance(node, Not):
-        return _positive_terms(node.child, not negated)
-    return [t for c in node.children for t in _positive_terms(c, negated)]
+def _near(node: Near, find: _Finder, index: IndexedText) -> Witness | None:
+    """Pairs of non-overlapping occurrences, on one page, with at most ``distance`` words
+    between them, in either order."""
+    left, right = find(node.left), find(node.right)
+    if not left or not right:
+        return None
+    len_l, len_r, n = len(node.left.words), len(node.right.words), node.distance
+    used_l: set[int] = set()
+    used_r: set[int] = set()
+    for a in left:
+        lo = bisect_left(right, a - len_r - n)
+        for b in right[lo:]:
+            if b > a + len_l + n:
+                break
+            before = a + len_l <= b and b - (a + len_l) <= n
+            after = b + len_r <= a and a - (b + len_r) <= n
+            if (before or after) and index.page_of(a) == index.page_of(b):
+                used_l.add(a)
+                used_r.add(b)
+    if not used_l:
+        return None
+    witness: Witness = {node.left: used_l}
+    witness.setdefault(node.right, set()).update(used_r)
+    return witness
 
 
-def explain(node: Node, index: IndexedText, max_snippets: int = 3) -> dict[str, Any] | None:
-    """None when the document does not match; otherwise which terms matched, where, and how."""
+def _merge(into: Witness, other: Witness) -> None:
+    for term, hits in other.items():
+        into.setdefault(term, set()).update(hits)
+
+
+def evaluate(node: Node, index: IndexedText, meta: DocumentMeta | None = None) -> Witness | None:
+    """None when the document does not match; otherwise the occurrences of the terms of the
+    branches that made the query true (a failed AND under an OR contributes nothing)."""
     found: dict[Term, list[int]] = {}
-    if not _evaluate(node, index, found):
+    meta = meta or DocumentMeta()
+
+    def find(term: Term) -> list[int]:
+        if term not in found:
+            found[term] = index.find(term)
+        return found[term]
+
+    def walk(node: Node) -> Witness | None:
+        if isinstance(node, Term):
+            hits = find(node)
+            return {node: set(hits)} if hits else None
+        if isinstance(node, Near):
+            return _near(node, find, index)
+        if isinstance(node, Field):
+            value = meta.value(node.name)
+            return {} if value is not None and value.casefold() == node.value else None
+        if isinstance(node, Not):
+            return {} if walk(node.child) is None else None
+        witness: Witness = {}
+        if isinstance(node, And):
+            for child in node.children:
+                part = walk(child)
+                if part is None:
+                    return None
+                _merge(witness, part)
+            return witness
+        matched = False
+        for child in node.children:
+            part = walk(child)
+            if part is not None:
+                matched = True
+                _merge(witness, part)
+        return witness if matched else None
+
+    return walk(node)
+
+
+def _terms_in_order(node: Node) -> Iterable[Term]:
+    if isinstance(node, Term):
+        yield node
+    elif isinstance(node, Near):
+        yield node.left
+        yield node.right
+    elif isinstance(node, Not):
+        yield from _terms_in_order(node.child)
+    elif isinstance(node, And | Or):
+        for child in node.children:
+            yield from _terms_in_order(child)
+
+
+def explain(
+    node: Node, index: IndexedText, meta: DocumentMeta | None = None, max_snippets: int = 3
+) -> dict[str, Any] | None:
+    """None when the document does not match; otherwise which terms matched, where, and how:
+    ``{"terms": [{"term", "count", "pages", "snippets": [{"page", "text"}], "thesaurus"?}]}``."""
+    witness = evaluate(node, index, meta)
+    if witness is None:
         return None
     terms = []
-    for term in dict.fromkeys(_positive_terms(node)):
-        hits = found.get(term) if term in found else index.find(term)
-        if not hits:
-            continue
-        terms.append(
-            {
-                "term": term.raw,
-                "count": len(hits),
-                "pages": sorted({index.page_of(h) for h in hits}),
-                "snippets": [
-                    {"page": index.page_of(h), "text": index.snippet(h, len(term.words))}
-                    for h in hits[:max_snippets]
-                ],
-            }
-        )
+    labels = {t: t for t in _terms_in_order(node) if t in witness}  # first spelling wins
+    for term in labels:
+        hits = sorted(witness[term])
+        entry: dict[str, Any] = {
+            "term": term.label,
+            "count": len(hits),
+            "pages": sorted({index.page_of(h) for h in hits}),
+            "snippets": [
+                {"page": index.page_of(h), "text": index.snippet(h, len(term.words))}
+                for h in hits[:max_snippets]
+            ],
+        }
+        if term.via:
+            entry["thesaurus"] = term.via
+        terms.append(entry)
     return {"terms": terms}
+
+
+# -- many subscriptions -----------------------------------------------------------------------
+
+
+class Expander(Protocol):
+    def expand(self, node: Node) -> Node: ...
+
+
+@dataclass(frozen=True)
+class SubscriptionSpec:
+    """What matching needs from a subscription row (kept apart from the ORM: pure)."""
+
+    key: int | str
+    query: str
+    filters: Mapping[str, Any] = field(default_factory=dict)
+    thesaurus: bool = False
+
+
+@dataclass
+class Matcher:
+    """Every subscription compiled once, behind one Aho-Corasick prefilter."""
+
+    specs: list[SubscriptionSpec]
+    nodes: dict[int | str, Node]
+    prefilter: Prefilter
+    invalid: list[int | str]
+
+    @classmethod
+    def build(cls, specs: Sequence[SubscriptionSpec], thesaurus: Expander | None) -> Matcher:
+        nodes: dict[int | str, Node] = {}
+        invalid: list[int | str] = []
+        for spec in specs:
+            try:
+                node = parse_query(spec.query)
+            except QueryError:
+                invalid.append(spec.key)  # refused at subscribe time; an old row is skipped
+                continue
+            nodes[spec.key] = thesaurus.expand(node) if spec.thesaurus and thesaurus else node
+        return cls(list(specs), nodes, Prefilter(nodes), invalid)
+
+    def match(
+        self,
+        index: IndexedText,
+        meta: DocumentMeta,
+        title: IndexedText | None = None,
+        use_prefilter: bool = True,
+    ) -> list[tuple[int | str, dict[str, Any]]]:
+        """(key, explanation) of every subscription the document matches, in spec order;
+        the title is searched when the text does not match."""
+        if use_prefilter:
+            stream = index.stream() + (" || " + title.stream() if title else "")
+            candidates = self.prefilter.candidates(stream)
+        else:
+            candidates = set(self.nodes)
+        out = []
+        for spec in self.specs:
+            if spec.key not in candidates or not passes_filters(spec.filters, meta):
+                continue
+            node = self.nodes[spec.key]
+            explanation = explain(node, index, meta)
+            if explanation is None and title is not None:
+                explanation = explain(node, title, meta)
+                if explanation is not None:
+                    explanation["in"] = "title"
+            if explanation is not None:
+                out.append((spec.key, explanation))
+        return out
+
+
+def fingerprint(specs: Sequence[SubscriptionSpec], extra: str = "") -> str:
+    """Changes whenever a subscription (or the thesaurus) changes: the matcher cache key."""
+    data = [[s.key, s.query, dict(s.filters), s.thesaurus] for s in specs]
+    return hashlib.sha256(
+        (json.dumps(data, sort_keys=True, default=str) + extra).encode()
+    ).hexdigest()
+
+
+_CACHE: dict[str, Matcher] = {}
+
+
+def matcher_for(
+    specs: Sequence[SubscriptionSpec], thesaurus: Expander | None, thesaurus_version: str = ""
+) -> Matcher:
+    """The matcher of this set of subscriptions, rebuilt only when its fingerprint changes."""
+    key = fingerprint(specs, thesaurus_version)
+    matcher = _CACHE.get(key)
+    if matcher is None:
+        matcher = Matcher.build(specs, thesaurus)
+        _CACHE.clear()  # one set of subscriptions is live at a time
+        _CACHE[key] = matcher
+    return matcher

@@ -11,7 +11,6 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -23,13 +22,12 @@ from sqlalchemy.engine import Engine
 
 from config.settings import CONFIG_DIR, Settings
 from worker.storage.db import session_scope
-from worker.storage.models import Alert
+from worker.storage.models import Alert, Subscription
 
 log = logging.getLogger(__name__)
 
 EMAIL_SCHEMES = ("mailto", "mailtos")
 WEBHOOK_SCHEMES = ("json", "jsons", "form", "forms", "xml", "xmls")
-CLAIM_LEASE = timedelta(minutes=10)  # a claim older than this belonged to a dead worker
 
 
 @dataclass
@@ -143,11 +141,27 @@ def validate_notify_url(url: str) -> None:
         raise ValueError(f"apprise does not understand the URL {redact_url(url)!r}")
 
 
-def send(url: str, message: Message) -> SendResult:
+HEADER_SCHEMES = (*EMAIL_SCHEMES, *WEBHOOK_SCHEMES)
+IDEMPOTENCY_HEADER = "X-TIPWatch-Alert"
+
+
+def with_idempotency_key(url: str, key: str) -> str:
+    """Add an ``X-TIPWatch-Alert`` header (apprise's ``+Header=value`` syntax) to email and
+    webhook URLs: a message re-sent after a crash carries the same key, so a receiver can
+    drop the duplicate."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in HEADER_SCHEMES:
+        return url
+    extra = f"+{IDEMPOTENCY_HEADER}={quote(key, safe='')}"
+    query = f"{parts.query}&{extra}" if parts.query else extra
+    return urlunsplit(parts._replace(query=query))
+
+
+def send(url: str, message: Message, key: str | None = None) -> SendResult:
     """Send to one apprise URL: HTML by email (apprise adds the text part), the full text to
     webhooks, and the short form to chat services."""
     client = apprise.Apprise()
-    if not client.add(url):
+    if not client.add(with_idempotency_key(url, key) if key else url):
         return SendResult(False, f"invalid notification URL {redact_url(url)}")
     scheme = urlsplit(url).scheme.lower()
     if scheme in EMAIL_SCHEMES:
@@ -169,8 +183,10 @@ def send(url: str, message: Message) -> SendResult:
 # -- the outbox -------------------------------------------------------------------------------
 
 
-def _claim(engine: Engine, alert_id: int) -> bool:
+def _claim(engine: Engine, alert_id: int, lease: float) -> bool:
+    """Take the alert for this worker; a claim older than ``lease`` belonged to a dead one."""
     now = datetime.now(UTC)
+    stale = now - timedelta(seconds=lease)
     with session_scope(engine) as session:
         result = session.execute(
             update(Alert)
@@ -178,7 +194,7 @@ def _claim(engine: Engine, alert_id: int) -> bool:
             .where(
                 or_(
                     Alert.status == "pending",
-                    (Alert.status == "sending") & (Alert.claimed_at < now - CLAIM_LEASE),
+                    (Alert.status == "sending") & (Alert.claimed_at < stale),
                 )
             )
             .values(status="sending", claimed_at=now, attempts=Alert.attempts + 1)
@@ -188,7 +204,7 @@ def _claim(engine: Engine, alert_id: int) -> bool:
 
 def deliver_alert(engine: Engine, settings: Settings, alert_id: int) -> str:
     """Deliver one alert to every endpoint still owed it. Returns the alert's new status."""
-    if not _claim(engine, alert_id):
+    if not _claim(engine, alert_id, settings.notify_claim_lease):
         with session_scope(engine) as session:
             alert = session.get(Alert, alert_id)
             return alert.status if alert else "missing"
@@ -203,7 +219,7 @@ def deliver_alert(engine: Engine, settings: Settings, alert_id: int) -> str:
     for index, url in enumerate(urls):
         if str(index) in done:
             continue
-        result = send(url, message)
+        result = send(url, message, key=f"alert-{alert_id}")
         if result.ok:
             done[str(index)] = datetime.now(UTC).isoformat()
             with session_scope(engine) as session:  # record each success before the next send
@@ -223,10 +239,29 @@ def deliver_alert(engine: Engine, settings: Settings, alert_id: int) -> str:
 
 
 def pending_alert_ids(engine: Engine) -> list[int]:
+    """Alerts owed an immediate delivery (digest subscriptions wait for their digest)."""
     with session_scope(engine) as session:
         return list(
-            session.scalars(select(Alert.id).where(Alert.status == "pending").order_by(Alert.id))
+            session.scalars(
+                select(Alert.id)
+                .join(Subscription, Subscription.id == Alert.subscription_id)
+                .where(Alert.status == "pending", Subscription.delivery == "immediate")
+                .order_by(Alert.id)
+            )
         )
+
+
+def retry_alerts(engine: Engine, ids: list[int] | None = None, dead: bool = False) -> int:
+    """Put parked (dead) or failed alerts back in the queue with a fresh attempt budget."""
+    statement = update(Alert).values(status="pending", attempts=0, claimed_at=None)
+    if ids:
+        statement = statement.where(Alert.id.in_(ids), Alert.status.in_(("dead", "pending")))
+    elif dead:
+        statement = statement.where(Alert.status == "dead")
+    else:
+        return 0
+    with session_scope(engine) as session:
+        return int(session.execute(statement).rowcount)  # type: ignore[attr-defined]
 
 
 def deliver_pending(engine: Engine, settings: Settings) -> dict[str, int]:
@@ -238,5 +273,16 @@ def deliver_pending(engine: Engine, settings: Settings) -> dict[str, int]:
     return counts
 
 
-def template_paths(settings: Settings) -> list[Path]:
-    return [p for p in (settings.templates_dir, CONFIG_DIR / "templates") if p]
+def alert_summary(alert: Alert) -> dict[str, Any]:
+    """An outbox row fit to show: its error text has the endpoints' secrets removed."""
+    return {
+        "id": alert.id,
+        "subscription": alert.subscription.name,
+        "document_id": alert.document_id,
+        "title": alert.document.title,
+        "status": alert.status,
+        "attempts": alert.attempts,
+        "created_at": alert.created_at.isoformat() if alert.created_at else None,
+        "sent_at": alert.sent_at.isoformat() if alert.sent_at else None,
+        "last_error": redact_text(alert.last_error or "", alert.subscription.notify_urls) or None,
+    }

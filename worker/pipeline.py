@@ -19,13 +19,14 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from config.settings import Settings, SourceConfig
-from worker.archive import BlobStore
+from worker.alerting import match_document
+from worker.archive import open_blob_store
 from worker.dates import issue_number, parse_date
 from worker.discover import Link, Page, SourceKind, kind_for
-from worker.extract import Extracted, extract_html, extract_pdf, sniff_kind
+from worker.extract import Extracted, extract_html, sniff_kind
+from worker.extract_pool import extract_pdf_isolated
 from worker.fetch import Fetcher, FetchError, FetchRecord, FetchResult, HostPacer
 from worker.keywords import extract_keywords
-from worker.match import IndexedText, QueryError, explain, parse_query
 from worker.newsletter import series_of
 from worker.ratelimit import make_pacer
 from worker.storage.db import session_scope
@@ -127,7 +128,7 @@ class SourcePoll:
         self.settings = settings
         self.source = source
         self.kind: SourceKind = kind_for(source.kind, source.options)
-        self.blobs = BlobStore(settings.resolved_archive_dir)
+        self.blobs = open_blob_store(settings)
         self.report = SourceReport(source.name)
         self.progress = progress or (lambda event, url: None)
         self.records: list[FetchRecord] = []
@@ -347,7 +348,7 @@ class SourcePoll:
                 .limit(1)
             )
         extracted = (
-            extract_pdf(result.path)
+            extract_pdf_isolated(result.path, self.settings.extract_timeout)
             if kind == "pdf"
             else extract_html(
                 body if body is not None else result.read_bytes(), url, result.charset
@@ -435,7 +436,7 @@ class SourcePoll:
             text=text,
             page_count=len(extracted.pages) if kind == "pdf" else 0,
             extract_error=extracted.error,
-            keywords=extract_keywords(text, language),
+            keywords=extract_keywords(extracted.pages, language),
             version=(previous.version + 1) if previous else 1,
             previous_id=previous.id if previous else None,
         )
@@ -545,7 +546,10 @@ def _kept_headers(headers: dict[str, str]) -> dict[str, str]:
 
 
 def create_alerts(session: Session, document: Document, pages: list[str]) -> int:
-    """Queue one alert per matching subscription created before the document was archived."""
+    """Queue one alert per matching subscription created before the document was archived.
+
+    Every active subscription goes through one cached :class:`Matcher`, whose Aho-Corasick
+    prefilter fully evaluates only those whose required terms occur in the document."""
     subscriptions = session.scalars(
         select(Subscription).where(
             Subscription.active.is_(True), Subscription.created_at <= document.archived_at
@@ -553,26 +557,18 @@ def create_alerts(session: Session, document: Document, pages: list[str]) -> int
     ).all()
     if not subscriptions:
         return 0
-    index = IndexedText.build(pages)
-    title_index = IndexedText.build([document.title or ""])
+    matches = match_document(subscriptions, document, pages)
     created = 0
-    for subscription in subscriptions:
-        try:
-            query = parse_query(subscription.query)
-        except QueryError:
-            continue  # rejected at subscribe time; an old row must not stop the others
-        explanation = explain(query, index) or explain(query, title_index)
-        if explanation is None:
-            continue
+    for subscription_id, explanation in matches:
         exists = session.scalar(
             select(Alert.id).where(
-                Alert.subscription_id == subscription.id, Alert.document_id == document.id
+                Alert.subscription_id == subscription_id, Alert.document_id == document.id
             )
         )
         if exists is None:
             session.add(
                 Alert(
-                    subscription_id=subscription.id,
+                    subscription_id=subscription_id,
                     document_id=document.id,
                     explanation=explanation,
                 )

@@ -1,42 +1,127 @@
 """Read-only web UI and JSON API over the archive.
 
-Archived HTML is never rendered as part of our pages: originals are served as downloads with
-``Content-Disposition: attachment`` and ``nosniff``, so a hostile page cannot run script here.
+Archived HTML is never rendered as part of our pages: its extracted text is shown escaped,
+and originals are served only as downloads (``Content-Disposition: attachment``, ``nosniff``,
+a sandboxing CSP), so a hostile page cannot run script on this origin. Our own pages allow
+scripts from this origin only (the vendored htmx), never inline.
 """
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from fastapi import FastAPI, HTTPException, Query, Request
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse, Response, StreamingResponse
+from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from config.settings import Settings
-from worker.archive import BlobStore
+from worker.archive import BlobStore, open_blob_store
+from worker.notify import alert_summary
+from worker.storage import ALERT_STATUSES
 from worker.storage.db import get_engine, session_scope
+from worker.storage.documents import document_detail
+from worker.storage.filters import DocumentFilter, list_filtered
+from worker.storage.models import Document
 from worker.storage.repo import (
     NotFound,
-    alerts_for_document,
+    document_counts,
     document_summary,
     get_document,
-    list_documents,
+    list_alerts,
 )
 from worker.storage.search import search
 
-TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
+HERE = Path(__file__).resolve().parent
+TEMPLATES = Jinja2Templates(directory=str(HERE / "templates"))
+PAGE_CSP = (
+    "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self' 'unsafe-inline';"
+    " img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
 SAFE_HEADERS = {
     "X-Content-Type-Options": "nosniff",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
+    "Content-Security-Policy": PAGE_CSP,
     "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
 }
+# An original may be anything a remote site sent: never a page of ours, never a script.
+ORIGINAL_CSP = "default-src 'none'; sandbox"
 
 
-def create_app(settings: Settings) -> FastAPI:
+def http_url(value: str | None) -> str | None:
+    """Only http(s) URLs become links: a crawled ``javascript:`` URL stays plain text."""
+    return value if value and urlsplit(value).scheme in ("http", "https") else None
+
+
+TEMPLATES.env.filters["http_url"] = http_url
+
+
+def _optional_int(value: str | None, name: str) -> int | None:
+    if value in (None, ""):
+        return None
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise HTTPException(422, f"{name}: not a number: {value!r}") from exc
+
+
+def _optional_date(value: str | None, name: str) -> date | None:
+    if value in (None, ""):
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise HTTPException(422, f"{name}: expected YYYY-MM-DD, got {value!r}") from exc
+
+
+def document_filter(
+    source: list[str] = Query([]),
+    language: str | None = None,
+    kind: str | None = None,
+    issue: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+) -> DocumentFilter:
+    """Filters from the query string; empty form fields mean "any"."""
+    return DocumentFilter(
+        sources=[s for s in source if s],
+        language=language or None,
+        kind=kind or None,
+        issue=_optional_int(issue, "issue"),
+        since=_optional_date(since, "since"),
+        until=_optional_date(until, "until"),
+    )
+
+
+def _results(
+    session: Session, q: str, filters: DocumentFilter, limit: int, offset: int
+) -> list[dict[str, Any]]:
+    if not q.strip():
+        return [document_summary(d) for d in list_filtered(session, filters, limit, offset)]
+    rows = []
+    for hit in search(session, q, limit, filters, offset):
+        row = document_summary(get_document(session, hit.document_id))
+        rows.append({**row, "snippet": hit.snippet, "snippet_html": hit.snippet_html})
+    return rows
+
+
+def _load(session: Session, document_id: int) -> Document:
+    try:
+        return get_document(session, document_id)
+    except NotFound as exc:
+        raise HTTPException(404, str(exc)) from exc
+
+
+def create_app(settings: Settings, blobs: BlobStore | None = None) -> FastAPI:
     app = FastAPI(title="TIP Watch", docs_url="/api/docs", openapi_url="/api/openapi.json")
     engine = get_engine(settings.resolved_database_url)
-    blobs = BlobStore(settings.resolved_archive_dir)
+    store = blobs or open_blob_store(settings)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Any) -> Any:
@@ -48,92 +133,103 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
         with session_scope(engine) as session:
-            session.execute(__import__("sqlalchemy").text("SELECT 1"))
+            session.execute(text("SELECT 1"))
         return {"status": "ok"}
 
+    # -- JSON API ---------------------------------------------------------------------------
+
     @app.get("/api/documents")
-    def api_documents(limit: int = Query(50, le=500), source: str | None = None) -> list[dict]:
+    def api_documents(
+        filters: DocumentFilter = Depends(document_filter),
+        limit: int = Query(50, ge=1, le=500),
+        offset: int = Query(0, ge=0),
+    ) -> list[dict[str, Any]]:
         with session_scope(engine) as session:
-            return [
-                document_summary(d) for d in list_documents(session, source=source, limit=limit)
-            ]
+            return [document_summary(d) for d in list_filtered(session, filters, limit, offset)]
 
     @app.get("/api/search")
-    def api_search(q: str, limit: int = Query(20, le=200)) -> list[dict]:
+    def api_search(
+        q: str,
+        filters: DocumentFilter = Depends(document_filter),
+        limit: int = Query(20, ge=1, le=200),
+        offset: int = Query(0, ge=0),
+    ) -> list[dict[str, Any]]:
         with session_scope(engine) as session:
-            return [
-                {**document_summary(get_document(session, h.document_id)), "snippet": h.snippet}
-                for h in search(session, q, limit)
-            ]
+            rows = _results(session, q, filters, limit, offset)
+        return [{k: v for k, v in r.items() if k != "snippet_html"} for r in rows]
 
     @app.get("/api/documents/{document_id}")
     def api_document(document_id: int) -> dict[str, Any]:
         with session_scope(engine) as session:
-            try:
-                d = get_document(session, document_id)
-            except NotFound as exc:
-                raise HTTPException(404, str(exc)) from exc
-            return {
-                **document_summary(d),
-                "keywords": d.keywords,
-                "pages_text": [p.text for p in d.pages],
-                "alerts": [
-                    {
-                        "subscription": a.subscription.name,
-                        "status": a.status,
-                        "explanation": a.explanation,
-                    }
-                    for a in alerts_for_document(session, document_id)
-                ],
-            }
+            return document_detail(session, _load(session, document_id), explanations=True)
+
+    # -- HTML -------------------------------------------------------------------------------
 
     @app.get("/", response_class=HTMLResponse)
-    def index(request: Request, q: str | None = None) -> Any:
+    def index(
+        request: Request,
+        q: str = "",
+        filters: DocumentFilter = Depends(document_filter),
+        limit: int = Query(50, ge=1, le=500),
+        offset: int = Query(0, ge=0),
+    ) -> Any:
         with session_scope(engine) as session:
-            if q:
-                rows = [
-                    {**document_summary(get_document(session, h.document_id)), "snippet": h.snippet}
-                    for h in search(session, q, 50)
-                ]
-            else:
-                rows = [document_summary(d) for d in list_documents(session, limit=100)]
-        return TEMPLATES.TemplateResponse(request, "index.html", {"rows": rows, "q": q or ""})
+            rows = _results(session, q, filters, limit, offset)
+            sources = sorted(document_counts(session))
+        context = {
+            "rows": rows,
+            "q": q,
+            "filters": filters,
+            "sources": sources,
+            "limit": limit,
+            "offset": offset,
+            "query_string": str(request.query_params),
+        }
+        # htmx asks for the results only, to swap them in place as the user types.
+        template = "_results.html" if request.headers.get("HX-Request") else "index.html"
+        return TEMPLATES.TemplateResponse(request, template, context)
+
+    @app.get("/api/alerts")
+    def api_alerts(
+        status: str | None = Query(None, pattern="^(pending|sending|sent|dead)$"),
+        limit: int = Query(100, ge=1, le=1000),
+    ) -> list[dict[str, Any]]:
+        with session_scope(engine) as session:
+            return [alert_summary(a) for a in list_alerts(session, status=status, limit=limit)]
+
+    @app.get("/alerts", response_class=HTMLResponse)
+    def alerts_page(
+        request: Request,
+        status: str | None = Query(None, pattern="^(pending|sending|sent|dead)$"),
+    ) -> Any:
+        rows = api_alerts(status=status, limit=200)
+        context = {"rows": rows, "status": status or "", "statuses": ALERT_STATUSES}
+        return TEMPLATES.TemplateResponse(request, "alerts.html", context)
 
     @app.get("/documents/{document_id}", response_class=HTMLResponse)
     def document_page(request: Request, document_id: int) -> Any:
         with session_scope(engine) as session:
-            try:
-                d = get_document(session, document_id)
-            except NotFound as exc:
-                raise HTTPException(404, str(exc)) from exc
-            context = {
-                "doc": document_summary(d),
-                "keywords": d.keywords,
-                "pages": [p.text for p in d.pages],
-                "alerts": [
-                    (a.subscription.name, a.status, a.explanation)
-                    for a in alerts_for_document(session, document_id)
-                ],
-            }
-        return TEMPLATES.TemplateResponse(request, "document.html", context)
+            detail = document_detail(session, _load(session, document_id), explanations=True)
+        return TEMPLATES.TemplateResponse(request, "document.html", {"doc": detail})
 
     @app.get("/documents/{document_id}/original")
-    def original(document_id: int) -> FileResponse:
+    def original(document_id: int) -> Response:
         with session_scope(engine) as session:
-            try:
-                d = get_document(session, document_id)
-            except NotFound as exc:
-                raise HTTPException(404, str(exc)) from exc
-            sha, kind = d.content_sha256, d.kind
-        path = blobs.path(sha)
-        if not path.is_file():
+            document = _load(session, document_id)
+            sha, kind = document.content_sha256, document.kind
+        if not store.exists(sha):
             raise HTTPException(410, "the original is missing from the archive")
-        media = "application/pdf" if kind == "pdf" else "application/octet-stream"
-        return FileResponse(
-            path,
-            media_type=media,
-            filename=f"tipwatch-{document_id}-{sha[:12]}.{'pdf' if kind == 'pdf' else 'html.txt'}",
-            content_disposition_type="attachment",
-        )
+        is_pdf = kind == "pdf"
+        filename = f"tipwatch-{document_id}-{sha[:12]}.{'pdf' if is_pdf else 'html.txt'}"
+        headers = {
+            "Content-Security-Policy": ORIGINAL_CSP,
+            "X-Content-Type-Options": "nosniff",
+            "Content-Disposition": f'attachment; filename="{filename}"',
+        }
+        media = "application/pdf" if is_pdf else "application/octet-stream"
+        path = store.local_path(sha)
+        if path is not None:
+            return FileResponse(path, media_type=media, headers=headers)
+        return StreamingResponse(store.iter_chunks(sha), media_type=media, headers=headers)
 
     return app

@@ -1,8 +1,13 @@
-"""``tipwatch archive …``: list, search and show archived documents."""
+"""``tipwatch archive …``: list, search, show, open, export and verify archived documents."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import csv
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -12,20 +17,59 @@ from worker.cli.common import (
     archive_app,
     console,
     engine,
+    err,
     fail,
     load_settings,
     print_json,
 )
 
-# -- archive ----------------------------------------------------------------------------------
+if TYPE_CHECKING:
+    from worker.storage.filters import DocumentFilter
+
+# -- filters shared by list, search and export ------------------------------------------------
+
+SourceOpt = Annotated[
+    list[str] | None, typer.Option("--source", "-s", help="Only this source (repeatable).")
+]
+LanguageOpt = Annotated[str | None, typer.Option("--language", "-l", help="Only 'en' or 'fr'.")]
+KindOpt = Annotated[str | None, typer.Option(help="Only 'pdf' or 'html'.")]
+IssueOpt = Annotated[int | None, typer.Option(help="Only this newsletter issue number.")]
+SinceOpt = Annotated[
+    datetime | None,
+    typer.Option(formats=["%Y-%m-%d"], help="Published (else fetched) on or after this date."),
+]
+UntilOpt = Annotated[
+    datetime | None,
+    typer.Option(formats=["%Y-%m-%d"], help="Published (else fetched) on or before this date."),
+]
 
 
-def _documents_table(title: str, rows: list[dict[str, Any]], extra: str | None = None) -> Table:
+def _filters(
+    source: list[str] | None,
+    language: str | None,
+    kind: str | None,
+    issue: int | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> DocumentFilter:
+    from worker.storage.filters import DocumentFilter
+
+    return DocumentFilter(
+        sources=list(source or []),
+        language=language,
+        kind=kind,
+        issue=issue,
+        since=since.date() if since else None,
+        until=until.date() if until else None,
+    )
+
+
+def _documents_table(title: str, rows: list[dict[str, Any]], snippets: bool = False) -> Table:
     table = Table(title=title)
     for column in ("id", "source", "kind", "lang", "n°", "published", "title"):
         table.add_column(column)
-    if extra:
-        table.add_column(extra)
+    if snippets:
+        table.add_column("snippet")
     for row in rows:
         cells = [
             str(row["id"]),
@@ -36,25 +80,33 @@ def _documents_table(title: str, rows: list[dict[str, Any]], extra: str | None =
             (row["published_at"] or "")[:10],
             (row["title"] or row["url"])[:70],
         ]
-        if extra:
-            cells.append(row.get(extra.lower(), ""))
+        if snippets:
+            cells.append(row.get("snippet", ""))
         table.add_row(*cells)
     return table
 
 
 @archive_app.command("list")
 def archive_list(
-    source: Annotated[str | None, typer.Option(help="Only this source.")] = None,
+    source: SourceOpt = None,
+    language: LanguageOpt = None,
+    kind: KindOpt = None,
+    issue: IssueOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
     limit: Annotated[int, typer.Option(help="At most this many documents.")] = 50,
+    offset: Annotated[int, typer.Option(help="Skip this many (for paging).")] = 0,
     as_json: JsonOpt = False,
 ) -> None:
     """List archived documents, newest first."""
     from worker.storage.db import session_scope
-    from worker.storage.repo import document_summary, list_documents
+    from worker.storage.filters import list_filtered
+    from worker.storage.repo import document_summary
 
     settings = load_settings()
+    filters = _filters(source, language, kind, issue, since, until)
     with session_scope(engine(settings)) as session:
-        rows = [document_summary(d) for d in list_documents(session, source=source, limit=limit)]
+        rows = [document_summary(d) for d in list_filtered(session, filters, limit, offset)]
     if as_json:
         print_json(rows)
     else:
@@ -63,26 +115,35 @@ def archive_list(
 
 @archive_app.command("search")
 def archive_search(
-    query: str,
+    query: Annotated[str, typer.Argument(help='Words (all required), "a phrase", prefix*.')],
+    source: SourceOpt = None,
+    language: LanguageOpt = None,
+    kind: KindOpt = None,
+    issue: IssueOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
     limit: Annotated[int, typer.Option(help="At most this many results.")] = 20,
     as_json: JsonOpt = False,
 ) -> None:
-    """Full-text search over titles and text (accent- and case-insensitive)."""
+    """Full-text search over titles and text: case- and accent-insensitive, and stemmed in
+    English and French ('exploitations' finds 'exploitation')."""
     from worker.storage.db import session_scope
     from worker.storage.repo import document_summary, get_document
     from worker.storage.search import search
 
     settings = load_settings()
+    filters = _filters(source, language, kind, issue, since, until)
     with session_scope(engine(settings)) as session:
         rows = []
-        for hit in search(session, query, limit):
+        for hit in search(session, query, limit, filters):
             row = document_summary(get_document(session, hit.document_id))
             row["snippet"] = hit.snippet
+            row["rank"] = round(hit.rank, 6)
             rows.append(row)
     if as_json:
         print_json(rows)
     else:
-        console.print(_documents_table(f"Search: {query} ({len(rows)} found)", rows, "Snippet"))
+        console.print(_documents_table(f"Search: {query} ({len(rows)} found)", rows, True))
 
 
 @archive_app.command("show")
@@ -91,15 +152,10 @@ def archive_show(
     text: Annotated[bool, typer.Option("--text", help="Also print the extracted text.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Show one document: metadata, keywords, where it was found, alerts."""
-    from worker.newsletter import same_issue
+    """Show one document: metadata, keywords, where it was found, versions, alerts."""
     from worker.storage.db import session_scope
-    from worker.storage.repo import (
-        NotFound,
-        alerts_for_document,
-        document_summary,
-        get_document,
-    )
+    from worker.storage.documents import document_detail
+    from worker.storage.repo import NotFound, get_document
 
     settings = load_settings()
     with session_scope(engine(settings)) as session:
@@ -107,25 +163,7 @@ def archive_show(
             document = get_document(session, document_id)
         except NotFound as exc:
             raise fail(str(exc)) from exc
-        row = document_summary(document)
-        row["keywords"] = document.keywords
-        row["found_on"] = sorted({link.found_on or "" for link in document.links} - {""})
-        row["urls"] = sorted({link.url for link in document.links})
-        row["series"] = document.series
-        row["same_issue"] = [
-            {"id": other.id, "kind": other.kind, "language": other.language, "title": other.title}
-            for other in same_issue(session, document)
-        ]
-        row["alerts"] = [
-            {
-                "subscription": a.subscription.name,
-                "status": a.status,
-                "terms": [t["term"] for t in a.explanation.get("terms", [])],
-            }
-            for a in alerts_for_document(session, document_id)
-        ]
-        if text:
-            row["text_pages"] = [p.text for p in document.pages]
+        row = document_detail(session, document, text=text)
     if as_json:
         print_json(row)
         return
@@ -138,7 +176,9 @@ def archive_show(
         "kind",
         "language",
         "issue_number",
+        "series",
         "published_at",
+        "fetched_at",
         "archived_at",
         "url",
         "canonical_url",
@@ -152,6 +192,11 @@ def archive_show(
             table.add_row(key, str(row[key]))
     table.add_row("keywords", ", ".join(row["keywords"]))
     table.add_row("found on", "\n".join(row["found_on"]))
+    if len(row["versions"]) > 1:
+        table.add_row(
+            "versions",
+            "\n".join(f"v{v['version']}: {v['id']} ({v['archived_at']})" for v in row["versions"]),
+        )
     if row["same_issue"]:
         table.add_row(
             "same issue",
@@ -171,3 +216,139 @@ def archive_show(
         for number, page in enumerate(row["text_pages"], start=1):
             console.rule(f"page {number}")
             console.print(page, markup=False, highlight=False)
+
+
+# -- the originals ----------------------------------------------------------------------------
+
+
+@archive_app.command("open")
+def archive_open(
+    document_id: int,
+    path_only: Annotated[
+        bool, typer.Option("--path", help="Print the original's file path; open nothing.")
+    ] = False,
+) -> None:
+    """Open a document's original with the system viewer (or print its path when there is
+    no desktop, e.g. over SSH)."""
+    from worker.archive import BlobMissing, open_blob_store
+    from worker.cli.viewer import open_with_viewer, viewable_copy
+    from worker.storage.db import session_scope
+    from worker.storage.repo import NotFound, get_document
+
+    settings = load_settings()
+    with session_scope(engine(settings)) as session:
+        try:
+            document = get_document(session, document_id)
+        except NotFound as exc:
+            raise fail(str(exc)) from exc
+        sha, kind = document.content_sha256, document.kind
+    store = open_blob_store(settings)
+    try:
+        path = viewable_copy(store, settings.resolved_archive_dir, document_id, sha, kind)
+    except BlobMissing as exc:
+        missing = f"the original of document {document_id} is missing from {store.location}"
+        raise fail(missing) from exc
+    if path_only or not open_with_viewer(path):
+        sys.stdout.write(f"{path}\n")
+
+
+EXPORT_FIELDS = (
+    "id",
+    "source",
+    "kind",
+    "title",
+    "language",
+    "issue_number",
+    "series",
+    "published_at",
+    "fetched_at",
+    "archived_at",
+    "url",
+    "canonical_url",
+    "content_sha256",
+    "size_bytes",
+    "pages",
+    "version",
+    "previous_id",
+    "extract_error",
+    "keywords",
+    "text",
+)
+
+
+@archive_app.command("export")
+def archive_export(
+    fmt: Annotated[str, typer.Option("--format", "-f", help="jsonl or csv.")] = "jsonl",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
+    ] = None,
+    source: SourceOpt = None,
+    language: LanguageOpt = None,
+    kind: KindOpt = None,
+    issue: IssueOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+) -> None:
+    """Export documents with their text and keywords, one row at a time (any archive size)."""
+    from worker.storage.db import session_scope
+    from worker.storage.filters import iter_filtered
+    from worker.storage.repo import document_summary
+
+    if fmt not in ("jsonl", "csv"):
+        raise fail(f"unknown format {fmt!r}: use jsonl or csv", 2)
+    settings = load_settings()
+    filters = _filters(source, language, kind, issue, since, until)
+    stream: IO[str] = (
+        open(output, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed below
+        if output
+        else sys.stdout
+    )
+    writer = csv.DictWriter(stream, EXPORT_FIELDS) if fmt == "csv" else None
+    if writer:
+        writer.writeheader()
+    count = 0
+    try:
+        with session_scope(engine(settings)) as session:
+            for document in iter_filtered(session, filters):
+                row = document_summary(document)
+                row["fetched_at"] = document.fetched_at.isoformat()
+                row["keywords"] = list(document.keywords or [])
+                row["text"] = document.text
+                row = {key: row.get(key) for key in EXPORT_FIELDS}
+                if writer:
+                    writer.writerow({**row, "keywords": "; ".join(row["keywords"])})
+                else:
+                    stream.write(json.dumps(row, ensure_ascii=False) + "\n")
+                count += 1
+                session.expunge(document)  # keep memory flat however many rows
+    finally:
+        if output:
+            stream.close()
+    err.print(f"exported {count} documents" + (f" to {output}" if output else ""))
+
+
+@archive_app.command("verify")
+def archive_verify(as_json: JsonOpt = False) -> None:
+    """Re-hash every stored original; report missing and corrupt ones (exit status 1 if any)."""
+    from worker.archive import open_blob_store
+    from worker.cli.verify import verify_archive
+
+    settings = load_settings()
+    store = open_blob_store(settings)
+    report = verify_archive(engine(settings), store, show_progress=not as_json)
+    if as_json:
+        print_json(report.as_dict())
+    else:
+        table = Table(title=f"Archive check: {store.location}")
+        for column in ("problem", "sha256", "documents"):
+            table.add_column(column)
+        for problem, sha, ids in report.problems():
+            table.add_row(problem, sha, ", ".join(map(str, ids)))
+        if report.problems():
+            console.print(table)
+        console.print(
+            f"{report.checked} blobs checked, {report.bytes_read:,} bytes read: "
+            f"{len(report.missing)} missing, {len(report.corrupt)} corrupt"
+        )
+    if not report.ok:
+        raise typer.Exit(1)

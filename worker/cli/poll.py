@@ -33,6 +33,7 @@ def poll(
     as_json: JsonOpt = False,
 ) -> None:
     """Run one poll cycle in this process (no broker needed) and deliver the alerts."""
+    from worker.digest import send_digests
     from worker.notify import deliver_pending
     from worker.pipeline import poll_source
     from worker.ratelimit import make_pacer
@@ -69,7 +70,12 @@ def poll(
             reports.append(poll_source(db, settings, src, progress, pacer))
             bar.remove_task(task)
             bar.advance(overall)
-    delivered = deliver_pending(db, settings) if notify else {}
+    delivered: dict[str, int] = {}
+    if notify:
+        delivered = deliver_pending(db, settings)
+        digests = send_digests(db, settings)
+        if any(digests.values()):
+            delivered.update({f"digests {k}": v for k, v in digests.items() if v})
     if as_json:
         print_json({"sources": [r.as_dict() for r in reports], "alerts": delivered})
         return

@@ -1,4 +1,4 @@
-"""``tipwatch subscribe``, ``subscriptions`` and ``unsubscribe``."""
+"""``tipwatch subscribe``, ``subscriptions`` (list, ``preview``) and ``unsubscribe``."""
 
 from __future__ import annotations
 
@@ -18,7 +18,20 @@ from worker.cli.common import (
     print_json,
 )
 
-# -- subscriptions ----------------------------------------------------------------------------
+subscriptions_app = typer.Typer(
+    help="List subscriptions; `subscriptions preview NAME` shows what they would match.",
+    invoke_without_command=True,
+)
+app.add_typer(subscriptions_app, name="subscriptions")
+
+
+DELIVERY_MODES = ("immediate", "daily", "weekly")
+
+
+def _filters(sources: list[str], languages: list[str], kinds: list[str]) -> dict[str, list[str]]:
+    """Subscription.filters: only the non-empty lists, lower-cased."""
+    given = {"sources": sources, "languages": languages, "kinds": kinds}
+    return {k: [v.casefold() for v in vs] for k, vs in given.items() if vs}
 
 
 @app.command()
@@ -28,6 +41,25 @@ def subscribe(
     notify: Annotated[
         list[str], typer.Option("--notify", "-n", help="An apprise URL (repeatable).")
     ],
+    source: Annotated[
+        list[str] | None, typer.Option("--source", help="Only documents of this source.")
+    ] = None,
+    language: Annotated[
+        list[str] | None, typer.Option("--language", help="Only documents in this language.")
+    ] = None,
+    kind: Annotated[
+        list[str] | None, typer.Option("--kind", help="Only documents of this kind: pdf, html.")
+    ] = None,
+    thesaurus: Annotated[
+        bool, typer.Option("--thesaurus", help="Also find EN↔FR equivalents of known terms.")
+    ] = False,
+    backfill: Annotated[
+        bool, typer.Option("--backfill", help="Also alert on what the archive already holds.")
+    ] = False,
+    delivery: Annotated[
+        str,
+        typer.Option(help="immediate, or a daily / weekly digest (TIPWATCH_DIGEST_HOUR)."),
+    ] = "immediate",
 ) -> None:
     """Create a subscription: alert NOTIFY URLs about new documents matching QUERY."""
     from worker.match import QueryError, parse_query
@@ -44,20 +76,38 @@ def subscribe(
             validate_notify_url(url)
         except ValueError as exc:
             raise fail(str(exc), 2) from exc
+    if delivery not in DELIVERY_MODES:
+        raise fail(f"--delivery must be one of {', '.join(DELIVERY_MODES)}", 2)
+    kinds = [k.casefold() for k in kind or []]
+    if bad := [k for k in kinds if k not in ("pdf", "html")]:
+        raise fail(f"--kind must be pdf or html, not {bad[0]!r}", 2)
     settings = load_settings()
+    queued = 0
     try:
         with session_scope(engine(settings)) as session:
-            add_subscription(session, name, query, list(notify))
+            subscription = add_subscription(session, name, query, list(notify))
+            subscription.filters = _filters(source or [], language or [], kinds)
+            subscription.thesaurus = thesaurus
+            subscription.delivery = delivery
+            session.flush()
+            if backfill:
+                from worker.alerting import backfill as queue_backfill
+
+                queued = queue_backfill(session, subscription)
     except ValueError as exc:
         raise fail(str(exc)) from exc
     console.print(
         f"subscribed [bold]{name}[/bold]: {query} → " + ", ".join(redact_url(u) for u in notify)
     )
+    if backfill:
+        console.print(f"{queued} alert(s) queued for documents already archived")
 
 
-@app.command()
-def subscriptions(as_json: JsonOpt = False) -> None:
+@subscriptions_app.callback()
+def subscriptions(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """List subscriptions (secrets in notification URLs are masked)."""
+    if ctx.invoked_subcommand is not None:
+        return
     from worker.notify import redact_url
     from worker.storage.db import session_scope
     from worker.storage.repo import list_subscriptions
@@ -68,6 +118,9 @@ def subscriptions(as_json: JsonOpt = False) -> None:
             {
                 "name": s.name,
                 "query": s.query,
+                "filters": s.filters or {},
+                "thesaurus": bool(s.thesaurus),
+                "delivery": s.delivery,
                 "active": s.active,
                 "notify": [redact_url(u) for u in s.notify_urls],
                 "created_at": iso(s.created_at),
@@ -78,13 +131,66 @@ def subscriptions(as_json: JsonOpt = False) -> None:
         print_json(rows)
         return
     table = Table(title="Subscriptions")
-    for column in ("name", "query", "notify", "created"):
+    for column in ("name", "query", "options", "notify", "created"):
         table.add_column(column)
     for row in rows:
+        options = [f"{k}: {', '.join(v)}" for k, v in row["filters"].items()]
+        options += ["thesaurus"] if row["thesaurus"] else []
         table.add_row(
-            row["name"], row["query"], "\n".join(row["notify"]), (row["created_at"] or "")[:19]
+            row["name"],
+            row["query"],
+            "\n".join(options),
+            "\n".join(row["notify"]),
+            (row["created_at"] or "")[:19],
         )
     console.print(table)
+
+
+@subscriptions_app.command()
+def preview(
+    name: str,
+    limit: Annotated[int, typer.Option(help="Show at most this many documents.")] = 20,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show what in the archive the subscription matches, and why, without alerting."""
+    from worker.alerting import archive_matches
+    from worker.storage.db import session_scope
+    from worker.storage.repo import NotFound, get_subscription
+
+    settings = load_settings()
+    rows: list[dict[str, Any]] = []
+    try:
+        with session_scope(engine(settings)) as session:
+            subscription = get_subscription(session, name)
+            for document, explanation in archive_matches(session, subscription):
+                rows.append(
+                    {
+                        "document": document.id,
+                        "title": document.title,
+                        "kind": document.kind,
+                        "language": document.language,
+                        "source": document.source,
+                        "archived_at": iso(document.archived_at),
+                        "explanation": explanation,
+                    }
+                )
+                if len(rows) >= limit:
+                    break
+    except NotFound as exc:
+        raise fail(str(exc)) from exc
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        console.print(f"nothing in the archive matches [bold]{name}[/bold]")
+        return
+    for row in rows:
+        console.print(f"[bold]#{row['document']}[/bold] {row['title'] or ''} ({row['kind']})")
+        for term in row["explanation"]["terms"]:
+            where = f" p. {','.join(map(str, term['pages'][:5]))}" if row["kind"] == "pdf" else ""
+            console.print(f"  {term['term']} ×{term['count']}{where}", markup=False)
+            for snippet in term["snippets"][:1]:
+                console.print(f"    {snippet['text']}", markup=False, highlight=False)
 
 
 @app.command()
@@ -100,3 +206,36 @@ def unsubscribe(name: str) -> None:
     except NotFound as exc:
         raise fail(str(exc)) from exc
     console.print(f"unsubscribed [bold]{name}[/bold]")
+
+
+@subscriptions_app.command("test")
+def test_message(name: str) -> None:
+    """Send a test message to every URL of subscription NAME and show apprise's answer."""
+    from worker.notify import Message, redact_url, send
+    from worker.storage.db import session_scope
+    from worker.storage.repo import NotFound, get_subscription
+
+    settings = load_settings()
+    try:
+        with session_scope(engine(settings)) as session:
+            subscription = get_subscription(session, name)
+            urls, query = list(subscription.notify_urls), subscription.query
+    except NotFound as exc:
+        raise fail(str(exc)) from exc
+    text = (
+        f"This is a test from TIP Watch for the subscription {name!r} ({query}).\n"
+        "Alerts about matching documents will arrive here."
+    )
+    message = Message(
+        title=f"[TIP Watch] test message for {name}", text=text, html=f"<p>{text}</p>", short=text
+    )
+    failed = 0
+    for url in urls:
+        result = send(url, message, key=f"test-{name}")
+        mark = "[green]ok[/green]" if result.ok else "[red]failed[/red]"
+        console.print(f"{mark} {redact_url(url)}")
+        if result.log:
+            console.print(result.log, markup=False, highlight=False, style="dim")
+        failed += not result.ok
+    if failed:
+        raise typer.Exit(1)

@@ -15,8 +15,11 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
+    inspect,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import DeclarativeBase, Mapped, Mapper, mapped_column, relationship
 
 
 def utcnow() -> datetime:
@@ -98,6 +101,9 @@ class Document(Base):
     keywords: Mapped[list[Any]] = mapped_column(default=list)
     version: Mapped[int] = mapped_column(Integer, default=1)
     previous_id: Mapped[int | None] = mapped_column(ForeignKey("document.id"))
+    # SQLite only: French/English stems of title and text, indexed by FTS5 (which has no French
+    # stemmer); kept up to date by _index_stems below. PostgreSQL stems in its tsvector index.
+    stems: Mapped[str] = mapped_column(Text, default="", server_default="", deferred=True)
 
     pages: Mapped[list[DocumentPage]] = relationship(
         back_populates="document", order_by="DocumentPage.page_number", cascade="all, delete-orphan"
@@ -105,6 +111,21 @@ class Document(Base):
     links: Mapped[list[DocumentLink]] = relationship(
         back_populates="document", cascade="all, delete-orphan"
     )
+
+
+@event.listens_for(Document, "before_insert")
+@event.listens_for(Document, "before_update")
+def _index_stems(_mapper: Mapper[Document], connection: Connection, target: Document) -> None:
+    if connection.dialect.name != "sqlite":
+        return
+    state = inspect(target)
+    if state.persistent and not any(
+        state.attrs[name].history.has_changes() for name in ("title", "text", "language")
+    ):
+        return
+    from worker.storage.textsearch import document_stems
+
+    target.stems = document_stems(target.title, target.text or "", target.language)
 
 
 class DocumentPage(Base):

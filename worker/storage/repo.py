@@ -107,3 +107,11 @@ def remove_subscription(session: Session, name: str) -> None:
 
 def alerts_for_document(session: Session, document_id: int) -> list[Alert]:
     return list(session.scalars(select(Alert).where(Alert.document_id == document_id)))
+
+
+def list_alerts(session: Session, *, status: str | None = None, limit: int = 50) -> list[Alert]:
+    """The outbox, newest first."""
+    query = select(Alert).order_by(Alert.id.desc()).limit(limit)
+    if status:
+        query = query.where(Alert.status == status)
+    return list(session.scalars(query))

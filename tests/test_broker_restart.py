@@ -1,0 +1,118 @@
+"""A broker restart loses nothing: the outbox in the database, not the queue, is the truth.
+
+A private Redis without persistence holds the delivery tasks; it is killed and restarted
+empty, and the periodic sweep (what beat runs every few minutes) queues the alerts again.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SmtpServer, Tipwatch, free_port
+from tests.test_celery_e2e import celery_client, celery_process, wait_until
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("redis-server") is None, reason="redis-server is not installed"
+)
+
+
+class PrivateRedis:
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.workdir = workdir
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        import redis
+
+        client = redis.Redis.from_url(self.url)
+        wait_until(lambda: _ping(client), 20, "private redis to answer", every=0.1)
+        client.close()
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+def _ping(client: object) -> bool:
+    import redis
+
+    try:
+        return bool(client.ping())  # type: ignore[attr-defined]
+    except redis.RedisError:
+        return False
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    server = PrivateRedis(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+def test_broker_restart_loses_no_alert(
+    tipwatch: Tipwatch, smtp: SmtpServer, private_redis: PrivateRedis, tmp_path: Path
+) -> None:
+    tipwatch.run("subscribe", "glotip", "--query", '"Global Report"', "--notify", smtp.url())
+    tipwatch.run("poll", "--source", "unodc-glotip", "--no-notify")
+    pending = tipwatch.json("alerts", "--status", "pending")
+    assert pending
+
+    with celery_client(private_redis.url) as client:
+        for alert in pending:  # queued, but no worker is running yet
+            client.send_task("tipwatch.deliver_alert", args=[alert["id"]], queue="notify")
+    private_redis.kill()  # the queued tasks die with it
+    private_redis.start()
+
+    env = {
+        **tipwatch.env,
+        "TIPWATCH_BROKER_URL": private_redis.url,
+        "TIPWATCH_RESULT_BACKEND": private_redis.url,
+    }
+    with (
+        celery_process(
+            ["worker", "--loglevel=INFO", "--concurrency=1"], env, tmp_path / "worker.log", "ready"
+        ),
+        celery_client(private_redis.url) as client,
+    ):
+        time.sleep(1)
+        assert smtp.mailbox.messages == []  # the restart emptied the queue
+        requeued = client.send_task("tipwatch.sweep_alerts", queue="notify").get(timeout=60)
+        assert requeued == len(pending)
+        wait_until(lambda: len(smtp.mailbox.messages) >= len(pending), 60, "the emails")
+        wait_until(
+            lambda: {a["status"] for a in tipwatch.json("alerts")} == {"sent"},
+            30,
+            "every alert to be sent",
+        )
+    time.sleep(1)
+    keys = [m["X-TIPWatch-Alert"] for m in smtp.mailbox.messages]
+    assert sorted(keys) == sorted({f"alert-{a['id']}" for a in pending})  # each exactly once

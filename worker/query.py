@@ -1,0 +1,329 @@
+"""Subscription queries: folding, stemming and the parser. Pure functions, no I/O.
+
+Grammar (loosest first): ``OR`` < ``AND`` (implied between terms) < ``NOT`` < ``NEAR/n`` <
+term, where a term is a word, a ``"quoted phrase"``, a ``prefix*``, a ``field:value`` filter
+(``source:``, ``lang:``, ``kind:``) or a parenthesised query.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+WORD = re.compile(r"\w+", re.UNICODE)
+_MARKS = re.compile(r"[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
+_LIGATURES = str.maketrans({"œ": "oe", "æ": "ae", "ß": "ss"})
+LANGUAGES = {"en": "english", "fr": "french"}
+FIELDS = {"source": "sources", "lang": "languages", "kind": "kinds"}
+MAX_QUERY_CHARS = 2000
+MAX_DEPTH = 40
+MAX_NEAR = 200
+
+
+def _fold_once(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text)
+    return _MARKS.sub("", decomposed).casefold().translate(_LIGATURES)
+
+
+def fold(text: str) -> str:
+    """Lower-case, accent-free form used on both sides of every comparison (idempotent:
+    casefolding can produce characters that decompose again, so fold until stable)."""
+    once = _fold_once(text)
+    if once.isascii():
+        return once
+    twice = _fold_once(once)
+    while twice != once:
+        once, twice = twice, _fold_once(twice)
+    return once
+
+
+@lru_cache(maxsize=4)
+def _stemmer(language: str) -> object:
+    import Stemmer
+
+    return Stemmer.Stemmer(LANGUAGES[language], 20000)
+
+
+def stem(word: str, language: str) -> str:
+    """Snowball stem of a folded word (PyStemmer, C): 'trafficked' and 'trafficking' meet."""
+    return _stemmer(language).stemWord(word)  # type: ignore[attr-defined,no-any-return]
+
+
+def stems(words: list[str], language: str) -> list[str]:
+    return _stemmer(language).stemWords(words)  # type: ignore[attr-defined,no-any-return]
+
+
+def query_stems(word: str) -> frozenset[str]:
+    """A query word is stemmed in every language: it matches a document word whose stem in
+    the document's language is one of these."""
+    return frozenset(stem(word, language) for language in LANGUAGES)
+
+
+class QueryError(ValueError):
+    """An invalid subscription query; ``position`` points at the offending character."""
+
+    def __init__(self, message: str, query: str, position: int) -> None:
+        pointer = f"\n  {query}\n  {' ' * position}^"
+        super().__init__(f"{message} at position {position + 1}{pointer}")
+        self.message = message
+        self.position = position
+
+
+# -- syntax tree ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Term:
+    """A word or phrase (folded words); ``via`` names the query term a thesaurus
+    expansion came from, so the explanation can say so."""
+
+    words: tuple[str, ...]
+    prefix: bool = False
+    raw: str = field(default="", compare=False)
+    via: str | None = field(default=None, compare=False)
+
+    @property
+    def label(self) -> str:
+        shown = self.raw or " ".join(self.words)
+        return f"{shown} (thesaurus: {self.via})" if self.via else shown
+
+
+@dataclass(frozen=True)
+class Near:
+    left: Term
+    right: Term
+    distance: int
+
+
+@dataclass(frozen=True)
+class Field:
+    """A metadata filter written in the query: ``source:onu-vienne``, ``lang:fr``, ``kind:pdf``."""
+
+    name: str  # sources | languages | kinds
+    value: str
+
+
+@dataclass(frozen=True)
+class And:
+    children: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Or:
+    children: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Not:
+    child: Node
+
+
+Node = Term | Near | Field | And | Or | Not
+
+_TOKEN = re.compile(
+    r'\s*(?:(?P<lp>\()|(?P<rp>\))|"(?P<phrase>[^"]*)(?P<closed>"?)|(?P<word>[^\s()"]+))'
+)
+_NEAR = re.compile(r"NEAR(?:/(?P<n>.*))?")
+_FIELD = re.compile(r"(?P<name>[a-z]+):(?P<value>.*)")
+_FIELD_VALUE = re.compile(r"[a-z0-9][a-z0-9._-]*")
+
+Token = tuple[str, str, int]  # (kind, text, position)
+
+
+def _lex(query: str) -> list[Token]:
+    tokens: list[Token] = []
+    pos = 0
+    while pos < len(query):
+        m = _TOKEN.match(query, pos)
+        if not m or m.end() == pos:
+            break
+        start = m.start(m.lastgroup) if m.lastgroup else pos
+        if m["lp"]:
+            tokens.append(("(", "(", start))
+        elif m["rp"]:
+            tokens.append((")", ")", start))
+        elif m["phrase"] is not None:
+            quote = m.start("phrase") - 1
+            if not m["closed"]:
+                raise QueryError("unterminated quote", query, quote)
+            tokens.append(("phrase", m["phrase"], quote))
+        elif m["word"]:
+            word = m["word"]
+            if word in ("AND", "OR", "NOT"):
+                kind = word
+            elif _NEAR.fullmatch(word):
+                kind = "NEAR"
+            elif (f := _FIELD.fullmatch(word)) and f["name"] in FIELDS:
+                kind = "field"
+            else:
+                kind = "word"
+            tokens.append((kind, word, start))
+        pos = m.end()
+    return tokens
+
+
+class _Parser:
+    def __init__(self, query: str) -> None:
+        self.query = query
+        self.tokens = _lex(query)
+        self.i = 0
+        self.depth = 0
+
+    def peek(self) -> Token | None:
+        return self.tokens[self.i] if self.i < len(self.tokens) else None
+
+    def error(self, message: str, token: Token | None = None) -> QueryError:
+        tok = token or self.peek()
+        return QueryError(message, self.query, tok[2] if tok else len(self.query))
+
+    def parse(self) -> Node:
+        if not self.tokens:
+            raise QueryError("empty query", self.query, 0)
+        node = self.parse_or()
+        if (extra := self.peek()) is not None:
+            raise self.error("unexpected ')'" if extra[0] == ")" else "unexpected token")
+        return node
+
+    def nest(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.error("the query is nested too deeply")
+
+    def parse_or(self) -> Node:
+        children = [self.parse_and()]
+        while (tok := self.peek()) and tok[0] == "OR":
+            self.i += 1
+            children.append(self.parse_and())
+        return children[0] if len(children) == 1 else Or(tuple(children))
+
+    def parse_and(self) -> Node:
+        children = [self.parse_unary()]
+        while (tok := self.peek()) and tok[0] not in ("OR", ")"):
+            if tok[0] == "AND":
+                self.i += 1
+            children.append(self.parse_unary())
+        return children[0] if len(children) == 1 else And(tuple(children))
+
+    def parse_unary(self) -> Node:
+        tok = self.peek()
+        if tok is not None and tok[0] == "NOT":
+            self.nest()
+            self.i += 1
+            child = self.parse_unary()
+            self.depth -= 1
+            return Not(child)
+        return self.parse_near()
+
+    def parse_near(self) -> Node:
+        left = self.parse_primary()
+        tok = self.peek()
+        if tok is None or tok[0] != "NEAR":
+            return left
+        distance = self.near_distance(tok)
+        if not isinstance(left, Term):
+            raise self.error("NEAR joins two words or phrases", tok)
+        self.i += 1
+        after = self.peek()
+        right = self.parse_primary()
+        if not isinstance(right, Term):
+            raise self.error("NEAR joins two words or phrases", after)
+        if (again := self.peek()) is not None and again[0] == "NEAR":
+            raise self.error("NEAR joins two terms; combine several NEARs with AND", again)
+        return Near(left, right, distance)
+
+    def near_distance(self, tok: Token) -> int:
+        m = _NEAR.fullmatch(tok[1])
+        text = m["n"] if m else None
+        if text is None:
+            return 10
+        if not text.isdigit() or not text.isascii() or int(text) > MAX_NEAR:
+            raise self.error(f"NEAR/n needs a number of words from 0 to {MAX_NEAR}", tok)
+        return int(text)
+
+    def parse_primary(self) -> Node:
+        tok = self.peek()
+        if tok is None:
+            raise self.error("a term is missing")
+        if tok[0] == "(":
+            self.nest()
+            self.i += 1
+            node = self.parse_or()
+            if (close := self.peek()) is None or close[0] != ")":
+                raise self.error("missing ')'")
+            self.i += 1
+            self.depth -= 1
+            return node
+        if tok[0] in ("word", "phrase"):
+            self.i += 1
+            return self.term(tok)
+        if tok[0] == "field":
+            self.i += 1
+            return self.field(tok)
+        raise self.error(f"expected a term, found {tok[1]!r}")
+
+    def term(self, tok: Token) -> Term:
+        _kind, raw, pos = tok
+        prefix = raw.endswith("*")
+        words = tuple(WORD.findall(fold(raw)))
+        if not words:
+            raise QueryError("a term needs at least one letter or digit", self.query, pos)
+        if prefix and len(words[-1]) < 2:
+            raise QueryError("a prefix needs at least two letters before '*'", self.query, pos)
+        return Term(words, prefix, raw)
+
+    def field(self, tok: Token) -> Field:
+        name, _, value = tok[1].partition(":")
+        value = value.casefold()
+        if not _FIELD_VALUE.fullmatch(value):
+            raise self.error(f"{name}: needs a value such as {name}:{_EXAMPLES[name]}", tok)
+        return Field(FIELDS[name], value)
+
+
+_EXAMPLES = {"source": "onu-vienne", "lang": "fr", "kind": "pdf"}
+
+
+def parse_query(query: str) -> Node:
+    """Parse a subscription query; raise :class:`QueryError` pointing at the mistake."""
+    if len(query) > MAX_QUERY_CHARS:
+        raise QueryError(f"a query is at most {MAX_QUERY_CHARS} characters", query, 0)
+    node = _Parser(query).parse()
+    if _lacks_positive_term(node):
+        raise QueryError("a query needs at least one word or phrase that is not negated", query, 0)
+    return node
+
+
+def _lacks_positive_term(node: Node) -> bool:
+    """True when the query could match a document without any of its words (it would alert
+    on nearly everything)."""
+    if isinstance(node, Not | Field):
+        return True
+    if isinstance(node, And):
+        return all(_lacks_positive_term(c) for c in node.children)
+    if isinstance(node, Or):
+        return any(_lacks_positive_term(c) for c in node.children)
+    return False
+
+
+def format_query(node: Node) -> str:
+    """The canonical text of a parsed query: ``parse_query(format_query(n)) == n``."""
+    if isinstance(node, Term):
+        text = " ".join(node.words) + ("*" if node.prefix else "")
+        return text if len(node.words) == 1 else f'"{text}"'
+    if isinstance(node, Near):
+        return f"{format_query(node.left)} NEAR/{node.distance} {format_query(node.right)}"
+    if isinstance(node, Field):
+        short = next(k for k, v in FIELDS.items() if v == node.name)
+        return f"{short}:{node.value}"
+    if isinstance(node, Not):
+        return f"NOT {_grouped(node.child, And | Or)}"
+    if isinstance(node, And):
+        return " AND ".join(_grouped(c, And | Or) for c in node.children)
+    return " OR ".join(_grouped(c, Or) for c in node.children)
+
+
+def _grouped(node: Node, needs_parentheses: Any) -> str:
+    text = format_query(node)
+    return f"({text})" if isinstance(node, needs_parentheses) else text

@@ -1,0 +1,78 @@
+"""One document in full (metadata, where it was found, versions, same issue, alerts, text):
+the same shape for ``tipwatch archive show --json`` and ``GET /api/documents/{id}``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from worker.newsletter import same_issue
+from worker.storage.models import Document
+from worker.storage.repo import alerts_for_document, document_summary
+
+
+def versions(session: Session, document: Document) -> list[Document]:
+    """Every version of the document's URL, oldest first, by following ``previous_id``."""
+    chain = [document]
+    seen = {document.id}
+    current = document
+    while current.previous_id is not None and current.previous_id not in seen:
+        older = session.get(Document, current.previous_id)
+        if older is None:
+            break
+        chain.insert(0, older)
+        seen.add(older.id)
+        current = older
+    current = document
+    while True:
+        newer = session.scalar(
+            select(Document).where(Document.previous_id == current.id).order_by(Document.id)
+        )
+        if newer is None or newer.id in seen:
+            break
+        chain.append(newer)
+        seen.add(newer.id)
+        current = newer
+    return chain
+
+
+def _brief(d: Document) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "kind": d.kind,
+        "language": d.language,
+        "title": d.title,
+        "version": d.version,
+        "archived_at": d.archived_at.isoformat() if d.archived_at else None,
+        "content_sha256": d.content_sha256,
+    }
+
+
+def document_detail(
+    session: Session, document: Document, text: bool = True, explanations: bool = False
+) -> dict[str, Any]:
+    """Everything known about one document, JSON-ready; alerts' full explanations (terms,
+    pages, snippets) on request, since they can be long."""
+    row = document_summary(document)
+    row["keywords"] = list(document.keywords or [])
+    row["fetched_at"] = document.fetched_at.isoformat() if document.fetched_at else None
+    row["http_headers"] = dict(document.http_headers or {})
+    row["found_on"] = sorted({link.found_on or "" for link in document.links} - {""})
+    row["urls"] = sorted({link.url for link in document.links})
+    row["versions"] = [_brief(d) for d in versions(session, document)]
+    row["same_issue"] = [_brief(d) for d in same_issue(session, document)]
+    row["alerts"] = []
+    for alert in alerts_for_document(session, document.id):
+        entry: dict[str, Any] = {
+            "subscription": alert.subscription.name,
+            "status": alert.status,
+            "terms": [t["term"] for t in alert.explanation.get("terms", [])],
+        }
+        if explanations:
+            entry["explanation"] = alert.explanation
+        row["alerts"].append(entry)
+    if text:
+        row["text_pages"] = [p.text for p in document.pages]
+    return row

@@ -1,0 +1,78 @@
+"""Filters shared by listing, search, export and the web UI: one definition, both dialects."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy.orm import Session
+
+from worker.storage.models import Document
+
+
+@dataclass
+class DocumentFilter:
+    """Which documents a listing shows. Dates are on the publication date, or the fetch date
+    when the publisher gave none, so undated documents are not silently left out."""
+
+    sources: list[str] = field(default_factory=list)
+    language: str | None = None
+    kind: str | None = None
+    issue: int | None = None
+    since: date | None = None
+    until: date | None = None  # inclusive
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        when = func.coalesce(Document.published_at, Document.fetched_at)
+        conditions: list[ColumnElement[bool]] = []
+        if self.sources:
+            conditions.append(Document.source.in_(self.sources))
+        if self.language:
+            conditions.append(Document.language == self.language)
+        if self.kind:
+            conditions.append(Document.kind == self.kind)
+        if self.issue is not None:
+            conditions.append(Document.issue_number == self.issue)
+        if self.since:
+            conditions.append(when >= datetime.combine(self.since, time.min, UTC))
+        if self.until:
+            end = datetime.combine(self.until + timedelta(days=1), time.min, UTC)
+            conditions.append(when < end)
+        return conditions
+
+    def apply(self, stmt: Select[Any]) -> Select[Any]:
+        return stmt.where(*self.conditions())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.sources,
+            "language": self.language,
+            "kind": self.kind,
+            "issue": self.issue,
+            "since": self.since.isoformat() if self.since else None,
+            "until": self.until.isoformat() if self.until else None,
+        }
+
+
+def _newest_first(stmt: Select[Any]) -> Select[Any]:
+    return stmt.order_by(Document.archived_at.desc(), Document.id.desc())
+
+
+def list_filtered(
+    session: Session, filters: DocumentFilter | None = None, limit: int = 50, offset: int = 0
+) -> list[Document]:
+    """Newest archived first."""
+    stmt = _newest_first((filters or DocumentFilter()).apply(select(Document)))
+    return list(session.scalars(stmt.limit(limit).offset(offset)))
+
+
+def iter_filtered(
+    session: Session, filters: DocumentFilter | None = None, batch: int = 100
+) -> Iterator[Document]:
+    """Every matching document, loaded ``batch`` at a time so an export never holds them all."""
+    stmt = _newest_first((filters or DocumentFilter()).apply(select(Document)))
+    result = session.scalars(stmt.execution_options(yield_per=batch))
+    yield from result
