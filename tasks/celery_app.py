@@ -5,14 +5,18 @@ from __future__ import annotations
 import logging
 
 from celery import Celery
-from celery.signals import after_setup_logger, after_setup_task_logger, worker_process_init
+from celery.signals import (
+    after_setup_logger,
+    after_setup_task_logger,
+    beat_init,
+    worker_process_init,
+)
 from kombu import Exchange, Queue
 
 from tasks.schedule import beat_schedule
 from worker import runtime
 from worker.logs import configure_logging
-
-QUEUES = ("poll", "extract", "notify")
+from worker.status import QUEUES
 
 
 def make_app() -> Celery:
@@ -58,3 +62,15 @@ def _fresh_connections(**_: object) -> None:
     from worker.storage.db import dispose_engines
 
     dispose_engines()
+
+
+@beat_init.connect
+def _single_beat(**_: object) -> None:
+    """Refuse to run a second scheduler: it would send every periodic task twice."""
+    from worker.beatlock import BeatAlreadyRunning, acquire_beat_lock
+
+    try:
+        acquire_beat_lock(runtime.settings().broker_url)
+    except BeatAlreadyRunning as exc:
+        logging.getLogger("tipwatch.beat").error("refusing to start: %s", exc)
+        raise SystemExit(1) from exc

@@ -163,3 +163,13 @@ def test_generic_html_source_with_selectors(tmp_path: Path, replica_session: Rep
     assert all("ref=" not in d["canonical_url"] for d in documents)
     assert {d["language"] for d in documents} >= {"en", "fr"}
     assert date.fromisoformat(min(d["published_at"][:10] for d in documents)) < date(2020, 1, 1)
+
+
+def test_a_listing_that_is_also_an_item_is_archived(fresh: Tipwatch) -> None:
+    """The OSCE page is both an entry listing and an item of its feed: read first as a listing
+    (validators stored), it must still be archived as a document, not answered by a 304."""
+    fresh.run("poll", "--source", "osce")
+    urls = {d["canonical_url"].rsplit("/", 1)[-1] for d in _documents(fresh, "osce")}
+    assert "Lutte-contre-la-traite-des-etre-humains" in urls
+    report = fresh.json("poll", "--source", "osce")["sources"][0]
+    assert (report["new"], report["changed"]) == (0, 0)

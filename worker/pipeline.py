@@ -213,7 +213,7 @@ class SourcePoll:
         url = target.link.url
         self.progress("item", url)
         try:
-            result = self._fetch(url)
+            result = self._fetch(url, archived=True)
             page = self._page_from(result, url)
             if not result.not_modified:
                 self._archive(result, target, page.body)
@@ -247,7 +247,7 @@ class SourcePoll:
         url = target.link.url
         self.progress("document", url)
         try:
-            result = self._fetch(url)
+            result = self._fetch(url, archived=True)
             if result.not_modified:
                 self.report.unchanged += 1
                 self._add_alias(canonical_url(url), target)
@@ -268,13 +268,22 @@ class SourcePoll:
         log.debug("not following %s: host outside %s", url, sorted(self.source.allowed_netlocs))
         return False
 
-    def _fetch(self, url: str) -> FetchResult:
+    def _fetch(self, url: str, *, archived: bool = False) -> FetchResult:
+        """GET with the stored validators. With ``archived``, only when the URL already has an
+        archived document: a page first read as a listing (validators stored) and only later
+        seen as an item must still be downloaded once to be archived."""
         key = canonical_url(url)
         with session_scope(self.engine) as session:
             known = session.get(HttpResource, key)
             etag = known.etag if known else None
             modified = known.last_modified if known else None
             sha = known.content_sha256 if known else None
+            if archived and known is not None:
+                has_document = session.scalar(
+                    select(Document.id).where(Document.canonical_url == key).limit(1)
+                )
+                if has_document is None:
+                    etag = modified = None
         if sha and not self.blobs.exists(sha):
             etag = modified = None  # lost the body: a 304 would leave nothing to parse
         return self.fetcher.get(url, etag=etag, last_modified=modified)

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from config.settings import Settings
 from worker.archive import BlobStore, open_blob_store
 from worker.notify import alert_summary
+from worker.status import collect_status
 from worker.storage import ALERT_STATUSES
 from worker.storage.db import get_engine, session_scope
 from worker.storage.documents import document_detail
@@ -205,6 +206,14 @@ def create_app(settings: Settings, blobs: BlobStore | None = None) -> FastAPI:
         rows = api_alerts(status=status, limit=200)
         context = {"rows": rows, "status": status or "", "statuses": ALERT_STATUSES}
         return TEMPLATES.TemplateResponse(request, "alerts.html", context)
+
+    @app.get("/api/status")
+    def api_status() -> dict[str, Any]:
+        return collect_status(engine, settings)
+
+    @app.get("/status", response_class=HTMLResponse)
+    def status_page(request: Request) -> Any:
+        return TEMPLATES.TemplateResponse(request, "status.html", {"status": api_status()})
 
     @app.get("/documents/{document_id}", response_class=HTMLResponse)
     def document_page(request: Request, document_id: int) -> Any:

@@ -29,15 +29,6 @@ def upsert(
         session.execute(lite.on_conflict_do_update(index_elements=list(key), set_=values))
 
 
-def list_documents(
-    session: Session, *, source: str | None = None, limit: int = 50
-) -> list[Document]:
-    stmt = select(Document).order_by(Document.archived_at.desc(), Document.id.desc())
-    if source:
-        stmt = stmt.where(Document.source == source)
-    return list(session.scalars(stmt.limit(limit)))
-
-
 def document_summary(d: Document) -> dict[str, Any]:
     """A document's metadata as JSON-ready values (CLI ``--json`` and the web API alike)."""
     return {

@@ -1,0 +1,63 @@
+"""``tipwatch status``: queues, last polls, the outbox and late newsletters at a glance."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+from worker.cli.common import JsonOpt, app, console, engine, load_settings, print_json
+
+
+@app.command()
+def status(as_json: JsonOpt = False) -> None:
+    """Show broker queue lengths, each source's last poll, alerts by status, overdue series."""
+    from worker.status import collect_status
+
+    settings = load_settings()
+    report = collect_status(engine(settings), settings)
+    if as_json:
+        print_json(report)
+        return
+    _print(report)
+
+
+def _print(report: dict[str, Any]) -> None:
+    broker = report["broker"]
+    if broker["reachable"]:
+        queues = ", ".join(f"{name} {n}" for name, n in broker["queues"].items())
+        console.print(f"broker {broker['url']}: queued {queues}")
+    elif broker["reachable"] is False:
+        console.print(f"[red]broker {broker['url']}: {broker['error']}[/red]")
+    else:
+        console.print(f"[dim]broker {broker['url']}: {broker['error']}[/dim]")
+
+    table = Table(title="Sources")
+    for column in ("name", "documents", "last poll", "status", "failed URLs", "last error"):
+        table.add_column(column)
+    for row in report["sources"]:
+        state = row["last_status"] or "never polled"
+        style = {"ok": "green", "partial": "yellow", "failed": "red"}.get(state, "dim")
+        error = (row["last_error"] or "").splitlines()
+        table.add_row(
+            row["name"],
+            str(row["documents"]),
+            (row["last_poll"] or "-")[:19],
+            f"[{style}]{state}[/{style}]",
+            str(row["failed"]),
+            error[0][:80] if error else "",
+        )
+    console.print(table)
+
+    alerts = report["alerts"]
+    console.print("alerts: " + ", ".join(f"{n} {status}" for status, n in alerts.items()))
+    for series in report["series"]:
+        if series["overdue"]:
+            console.print(
+                f"[red]{series['name']}: next issue overdue by {series['days_late']} days[/red]"
+                f" (latest n°{series['latest_issue']})"
+            )
+        elif series["latest_issue"]:
+            console.print(f"{series['name']}: on schedule (latest n°{series['latest_issue']})")
+        else:
+            console.print(f"[dim]{series['name']}: no issue seen yet[/dim]")
