@@ -6,4 +6,4 @@ a baseline measured in the same run, as a markdown table; ``smoke=True`` runs a 
 name here.
 """
 
-BENCHES: tuple[str, ...] = ("poll", "pdf_extract", "search", "memory", "matching")
+BENCHES: tuple[str, ...] = ("poll", "pdf_extract", "search", "memory", "matching", "e2e")

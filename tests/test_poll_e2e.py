@@ -139,7 +139,7 @@ def test_two_concurrent_polls_archive_each_document_once(
     for proc, (out, errors) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, errors
         for report in json.loads(out)["sources"]:
-            assert report["status"] == "ok", report
+            assert report["status"] == "ok", (report["source"], report["failures"], report["error"])
     documents = tipwatch.json("archive", "list", "--limit", "500")
     hashes = [d["content_sha256"] for d in documents]
     assert len(hashes) == len(set(hashes))

@@ -40,7 +40,7 @@ from worker.storage.models import (
     SourceState,
     Subscription,
 )
-from worker.storage.repo import upsert
+from worker.storage.repo import insert_missing, upsert
 from worker.urls import canonical_url, is_allowed
 
 log = logging.getLogger(__name__)
@@ -464,15 +464,18 @@ class SourcePoll:
                 DocumentLink.found_on == found_on if found_on else DocumentLink.found_on.is_(None),
             )
         )
-        if exists is None:
-            session.add(
-                DocumentLink(
-                    document_id=document.id,
-                    source=self.source.name,
-                    url=url,
-                    canonical_url=key,
-                    found_on=found_on,
-                )
+        if exists is None:  # another worker may add the same link meanwhile: no conflict error
+            insert_missing(
+                session,
+                DocumentLink,
+                {
+                    "document_id": document.id,
+                    "source": self.source.name,
+                    "url": url,
+                    "canonical_url": key,
+                    "found_on": found_on,
+                },
+                conflict=("document_id", "canonical_url", "found_on"),
             )
 
     def _add_alias(self, key: str, target: _Target) -> None:

@@ -29,6 +29,18 @@ def upsert(
         session.execute(lite.on_conflict_do_update(index_elements=list(key), set_=values))
 
 
+def insert_missing(
+    session: Session, model: type[Base], row: dict[str, Any], conflict: tuple[str, ...]
+) -> None:
+    """Insert ``row`` unless a row with the same ``conflict`` key exists (race-free)."""
+    if session.get_bind().dialect.name == "postgresql":
+        pg = pg_insert(model).values(**row)
+        session.execute(pg.on_conflict_do_nothing(index_elements=list(conflict)))
+    else:
+        lite = sqlite_insert(model).values(**row)
+        session.execute(lite.on_conflict_do_nothing(index_elements=list(conflict)))
+
+
 def document_summary(d: Document) -> dict[str, Any]:
     """A document's metadata as JSON-ready values (CLI ``--json`` and the web API alike)."""
     return {
