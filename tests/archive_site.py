@@ -222,3 +222,15 @@ def running_web(tipwatch: Tipwatch) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+@pytest.fixture
+def mini_web(mini_site: MiniSite, tmp_path: Path) -> Iterator[tuple[Tipwatch, str]]:
+    """The mini site polled (a subscription matching its hostile page), and ``tipwatch web``."""
+    tipwatch = mini_tipwatch(mini_site, tmp_path)
+    tipwatch.run(
+        "subscribe", "smuggling", "--query", "smuggling", "--notify", "json://127.0.0.1:9/"
+    )
+    tipwatch.run("poll", "--no-notify")
+    with running_web(tipwatch) as base:
+        yield tipwatch, base

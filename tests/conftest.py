@@ -23,6 +23,9 @@ from aiosmtpd.controller import Controller
 
 from tests.replica import Replica
 
+# Fixtures of the small archive site (mini_site, mini_web) for the archive and web tests.
+pytest_plugins = ["tests.archive_site"]
+
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
 BIN = Path(sys.executable).parent

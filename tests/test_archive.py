@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from config.settings import Settings
-from tests.archive_site import MiniSite, mini_site, mini_tipwatch  # noqa: F401 - fixture
+from tests.archive_site import MiniSite, mini_tipwatch
 from tests.conftest import Tipwatch
 from worker.archive import BlobMissing, BlobStore, LocalBlobStore, open_blob_store
 from worker.objectstore import ObjectBlobStore
@@ -81,7 +81,7 @@ def test_settings_select_the_store(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def polled(mini_site: MiniSite, tmp_path: Path) -> Tipwatch:  # noqa: F811
+def polled(mini_site: MiniSite, tmp_path: Path) -> Tipwatch:
     tipwatch = mini_tipwatch(mini_site, tmp_path)
     report = tipwatch.json("poll", "--no-notify")["sources"][0]
     assert report["new"] >= 9 and report["status"] == "ok", report
@@ -127,7 +127,7 @@ def test_list_and_search_filters(polled: Tipwatch) -> None:
     assert "«exploitation»" in table
 
 
-def test_show_lists_versions_and_same_issue(mini_site: MiniSite, polled: Tipwatch) -> None:  # noqa: F811
+def test_show_lists_versions_and_same_issue(mini_site: MiniSite, polled: Tipwatch) -> None:
     path = "/docs/newsletter_n7_en.pdf"
     original = mini_site.files[path]
     from tests.archive_site import newsletter
@@ -197,7 +197,7 @@ def test_verify_reports_missing_and_corrupt_blobs(polled: Tipwatch) -> None:
 
 
 def test_the_pipeline_archives_into_an_object_store(
-    mini_site: MiniSite,  # noqa: F811
+    mini_site: MiniSite,
     tmp_path: Path,
 ) -> None:
     """TIPWATCH_BLOB_URL goes through ObjectBlobStore (obstore) for poll, open and verify."""

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.archive_site import MiniSite, mini_site, mini_tipwatch, running_web  # noqa: F401
 from tests.conftest import Tipwatch
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -42,24 +41,13 @@ def browser_page() -> Iterator[object]:
             browser.close()
 
 
-@pytest.fixture
-def web(mini_site: MiniSite, tmp_path: Path) -> Iterator[tuple[Tipwatch, str]]:  # noqa: F811
-    tipwatch = mini_tipwatch(mini_site, tmp_path)
-    tipwatch.run(
-        "subscribe", "smuggling", "--query", "smuggling", "--notify", "json://127.0.0.1:9/"
-    )
-    tipwatch.run("poll", "--no-notify")
-    with running_web(tipwatch) as base:
-        yield tipwatch, base
-
-
 def test_search_and_hostile_page_in_chromium(
-    browser_page: object, web: tuple[Tipwatch, str], artifacts: Path
+    browser_page: object, mini_web: tuple[Tipwatch, str], artifacts: Path
 ) -> None:
     from playwright.sync_api import Page, expect
 
     page: Page = browser_page  # type: ignore[assignment]
-    tipwatch, base = web
+    tipwatch, base = mini_web
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     errors: list[str] = []

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from tests.archive_site import MiniSite, mini_site, mini_tipwatch  # noqa: F401 - fixture
+from tests.archive_site import MiniSite, mini_tipwatch
 from tests.conftest import Replica, Tipwatch, make_env
 from worker.storage.db import dispose_engines, get_engine, head_revision, session_scope
 from worker.storage.filters import DocumentFilter
@@ -103,7 +103,7 @@ def _titles(session: sa.orm.Session, hits: list) -> list[str]:
 def test_stemmed_accent_insensitive_search_with_filters(
     database_url: str,
     tmp_path: Path,
-    mini_site: MiniSite,  # noqa: F811
+    mini_site: MiniSite,
 ) -> None:
     from datetime import date
 

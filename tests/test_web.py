@@ -3,52 +3,24 @@
 from __future__ import annotations
 
 import hashlib
-import subprocess
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.archive_site import (
     HOSTILE_SCRIPT,
-    MiniSite,
-    mini_site,  # noqa: F401 - fixture
-    mini_tipwatch,
     running_web,
 )
-from tests.conftest import BIN, Tipwatch, free_port
+from tests.conftest import Tipwatch
 
 
 @pytest.fixture
 def web(tipwatch: Tipwatch) -> Iterator[tuple[Tipwatch, str]]:
     tipwatch.run("poll", "--source", "onu-vienne", "--source", "unodc-glotip")
-    port = free_port()
     # docker-compose.yml runs `tipwatch web --host 0.0.0.0 --port 8000`; loopback here.
-    proc = subprocess.Popen(
-        [str(BIN / "tipwatch"), "web", "--host", "127.0.0.1", "--port", str(port)],
-        env=tipwatch.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        else:
-            proc.terminate()
-            pytest.fail(f"web did not start:\n{proc.communicate(timeout=10)[0]}")
+    with running_web(tipwatch) as base:
         yield tipwatch, base
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def test_web_lists_searches_and_serves_originals_safely(web: tuple[Tipwatch, str]) -> None:
@@ -79,17 +51,6 @@ def test_web_lists_searches_and_serves_originals_safely(web: tuple[Tipwatch, str
 
 
 # -- a hostile archived page, filters, htmx, the document page ----------------------------------
-
-
-@pytest.fixture
-def mini_web(mini_site: MiniSite, tmp_path: Path) -> Iterator[tuple[Tipwatch, str]]:  # noqa: F811
-    tipwatch = mini_tipwatch(mini_site, tmp_path)
-    tipwatch.run(
-        "subscribe", "smuggling", "--query", "smuggling", "--notify", "json://127.0.0.1:9/"
-    )
-    tipwatch.run("poll", "--no-notify")
-    with running_web(tipwatch) as base:
-        yield tipwatch, base
 
 
 def test_hostile_archived_html_is_never_rendered(mini_web: tuple[Tipwatch, str]) -> None:
