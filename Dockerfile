@@ -19,7 +19,8 @@ COPY worker/ worker/
 COPY tasks/ tasks/
 COPY config/ config/
 COPY seeds/ seeds/
-RUN pip install . && python -m compileall -q /opt/venv
+# The s3 extra: the archive can live in S3-compatible object storage (TIPWATCH_BLOB_URL).
+RUN pip install ".[s3]" && python -m compileall -q /opt/venv
 
 # --- runtime -----------------------------------------------------------------------------------
 FROM python:3.11-slim

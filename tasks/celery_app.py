@@ -15,6 +15,7 @@ from kombu import Exchange, Queue
 
 from tasks.schedule import beat_schedule
 from worker import runtime
+from worker.extraction import lease_seconds
 from worker.logs import configure_logging
 from worker.status import QUEUES
 
@@ -27,6 +28,7 @@ def make_app() -> Celery:
         task_default_queue="poll",
         task_routes={
             "tipwatch.poll_source": {"queue": "poll"},
+            "tipwatch.extract_document": {"queue": "extract"},
             "tipwatch.deliver_alert": {"queue": "notify"},
             "tipwatch.sweep_alerts": {"queue": "notify"},
             "tipwatch.send_digests": {"queue": "notify"},
@@ -36,6 +38,14 @@ def make_app() -> Celery:
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
         task_track_started=True,
+        # PDFium may hang on a hostile PDF: the soft limit is the extraction timeout, the hard
+        # one kills the child (the attempt is recorded; see worker.extraction).
+        task_annotations={
+            "tipwatch.extract_document": {
+                "soft_time_limit": settings.extract_timeout,
+                "time_limit": lease_seconds(settings),
+            }
+        },
         result_expires=7 * 24 * 3600,
         broker_connection_retry_on_startup=True,
         broker_transport_options={"visibility_timeout": 2 * 3600},

@@ -2,40 +2,52 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
 
 import redis
 from celery import Task
+from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from tasks.celery_app import app
 from worker import runtime
 from worker.digest import send_digests
+from worker.extraction import extract_document, lease_seconds, pending_extractions
 from worker.notify import deliver_alert, pending_alert_ids
 from worker.pipeline import poll_source
 from worker.storage.db import session_scope
 from worker.storage.models import Alert
 
 POLL_SOFT_LIMIT = 50 * 60
+# A pending extraction whose task went missing (broker restarted without its data) is queued
+# again by the sweeper once it has waited this long: far beyond any normal queue delay.
+EXTRACT_REQUEUE_AFTER = 30 * 60
 
 
 @contextmanager
-def source_lock(broker_url: str, name: str) -> Iterator[bool]:
-    """True when this worker may poll ``name``: one poll per source at a time, cluster-wide.
+def source_lock(broker_url: str, name: str, owner: str) -> Iterator[bool]:
+    """True when the task ``owner`` may poll ``name``: one poll per source at a time,
+    cluster-wide.
 
     Beat's ``expires`` drops queued duplicates, but a poll slower than its interval would
     otherwise overlap the next one. The lock lives in the Redis broker and expires by itself
-    if its holder dies.
+    if its holder dies. Its token is the task id: the same task redelivered after its worker
+    was killed mid-poll takes its own lock over instead of waiting for it to expire.
     """
     if not broker_url.startswith(("redis://", "rediss://")):
         yield True
         return
     client = redis.Redis.from_url(broker_url)
-    lock = client.lock(f"tipwatch:poll:{name}", timeout=POLL_SOFT_LIMIT + 600, blocking=False)
-    acquired = lock.acquire()
+    key, token = f"tipwatch:poll:{name}", owner.encode()
+    lock = client.lock(key, timeout=POLL_SOFT_LIMIT + 600, blocking=False, thread_local=False)
+    acquired = lock.acquire(token=token)
+    if not acquired and client.get(key) == token:  # our own earlier delivery died holding it
+        lock.local.token = token
+        acquired = lock.reacquire()
     try:
         yield bool(acquired)
     finally:
@@ -56,13 +68,19 @@ def source_lock(broker_url: str, name: str) -> Iterator[bool]:
     time_limit=55 * 60,
 )
 def poll_source_task(self: Task, name: str) -> dict[str, Any]:
-    """Poll one source, then queue delivery of the alerts it created."""
+    """Poll one source: HTML is matched here, each new PDF goes to the extract queue; then
+    queue delivery of the alerts created."""
     settings = runtime.settings()
     engine = runtime.engine(settings)
-    with source_lock(settings.broker_url, name) as acquired:
+    with source_lock(settings.broker_url, name, self.request.id or uuid.uuid4().hex) as acquired:
         if not acquired:
             return {"source": name, "status": "skipped", "reason": "already being polled"}
-        report = poll_source(engine, settings, settings.source(name))
+        report = poll_source(
+            engine,
+            settings,
+            settings.source(name),
+            defer_extraction=lambda document_id: extract_document_task.delay(document_id),
+        )
     if report.document_ids:
         with session_scope(engine) as session:
             alert_ids = list(
@@ -75,6 +93,28 @@ def poll_source_task(self: Task, name: str) -> dict[str, Any]:
         for alert_id in alert_ids:
             deliver_alert_task.delay(alert_id)
     return report.as_dict()
+
+
+@app.task(
+    name="tipwatch.extract_document",
+    bind=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    retry_backoff_max=600,
+    max_retries=None,
+)
+def extract_document_task(self: Task, document_id: int) -> dict[str, Any]:
+    """Extract, match and alert one archived PDF (time limits: ``task_annotations``)."""
+    settings = runtime.settings()
+    try:
+        outcome = extract_document(runtime.engine(settings), settings, document_id)
+    except SoftTimeLimitExceeded:  # the attempt is recorded: the retry waits out its lease
+        raise self.retry(countdown=lease_seconds(settings), max_retries=None) from None
+    if outcome.status == "busy":  # another attempt holds the lease, or died holding it
+        raise self.retry(countdown=outcome.retry_in, max_retries=None)
+    for alert_id in outcome.alert_ids:
+        deliver_alert_task.delay(alert_id)
+    return outcome.as_dict()
 
 
 @app.task(
@@ -101,9 +141,14 @@ def send_digests_task() -> dict[str, int]:
 
 
 @app.task(name="tipwatch.sweep_alerts")
-def sweep_alerts_task() -> int:
-    """Re-queue pending alerts whose task was lost (e.g. a broker restart)."""
-    ids = pending_alert_ids(runtime.engine())
-    for alert_id in ids:
+def sweep_alerts_task() -> dict[str, int]:
+    """Re-queue pending alerts and extractions whose task was lost (e.g. a broker restart)."""
+    settings = runtime.settings()
+    engine = runtime.engine(settings)
+    alert_ids = pending_alert_ids(engine)
+    for alert_id in alert_ids:
         deliver_alert_task.delay(alert_id)
-    return len(ids)
+    document_ids = pending_extractions(engine, settings, idle=EXTRACT_REQUEUE_AFTER)
+    for document_id in document_ids:
+        extract_document_task.delay(document_id)
+    return {"alerts": len(alert_ids), "extractions": len(document_ids)}

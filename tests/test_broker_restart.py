@@ -106,7 +106,7 @@ def test_broker_restart_loses_no_alert(
         time.sleep(1)
         assert smtp.mailbox.messages == []  # the restart emptied the queue
         requeued = client.send_task("tipwatch.sweep_alerts", queue="notify").get(timeout=60)
-        assert requeued == len(pending)
+        assert requeued == {"alerts": len(pending), "extractions": 0}
         wait_until(lambda: len(smtp.mailbox.messages) >= len(pending), 60, "the emails")
         wait_until(
             lambda: {a["status"] for a in tipwatch.json("alerts")} == {"sent"},

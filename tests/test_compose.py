@@ -174,6 +174,14 @@ def _no_init(d):
     d["services"]["beat"]["init"] = False
 
 
+def _extract_queue_unconsumed(d):
+    del d["services"]["extractor"]
+
+
+def _extractor_without_grace_period(d):
+    del d["services"]["extractor"]["stop_grace_period"]
+
+
 @pytest.mark.parametrize(
     ("mutate", "expected"),
     [
@@ -184,6 +192,8 @@ def _no_init(d):
         (_healthy_without_healthcheck, "waits for redis to be healthy, but it has no healthcheck"),
         (_no_grace_period, "stop_grace_period"),
         (_no_init, "init: true"),
+        (_extract_queue_unconsumed, "no worker service consumes the queue(s) extract"),
+        (_extractor_without_grace_period, "extractor: stop_grace_period"),
     ],
     ids=lambda v: getattr(v, "__name__", "")[1:] if callable(v) else None,
 )

@@ -206,6 +206,10 @@ def send_polls(client: Any, sources: list[str]) -> list[Any]:
     return [client.send_task("tipwatch.poll_source", args=[s], queue="poll") for s in sources]
 
 
+def extraction_pending(cli: Tipwatch) -> int:
+    return int(cli.json("status")["extraction"]["pending"])
+
+
 # -- the stack --------------------------------------------------------------------------------
 
 
@@ -224,6 +228,7 @@ def test_compose_stack_natively(
     base = f"http://127.0.0.1:{stack.web_port}"
     with (
         service(stack.command("worker"), stack.env, worker_log, "ready."),
+        service(stack.command("extractor"), stack.env, tmp_path / "extractor.log", "ready."),
         service(stack.command("beat"), stack.env, tmp_path / "beat.log", "beat: Starting"),
         service(stack.command("web"), stack.env, tmp_path / "web.log", "Uvicorn running"),
     ):
@@ -265,11 +270,22 @@ def test_two_workers_archive_once_and_email_once(
     cli.run("subscribe", "trafficking", "--query", "trafficking", "--notify", smtp.url())
     sources = [s["name"] for s in cli.json("sources")]
     assert len(sources) == 5, sources
-    command = stack.command("worker", **{"--concurrency=2": "--concurrency=1"})
-    assert "--concurrency=1" in command, command
+
+    def scaled(name: str, copy: str) -> list[str]:
+        """The service's command as its ``--scale`` copy: one slot, its own node name."""
+        command = stack.command(
+            name,
+            **{"--concurrency=4": "--concurrency=1", "--concurrency=2": "--concurrency=1"},
+            **{f"--hostname={name}@%h": f"--hostname={name}-{copy}@%h"},
+        )
+        assert "--concurrency=1" in command and f"--hostname={name}-{copy}@%h" in command
+        return command
+
     with (
-        service(command, stack.env, tmp_path / "worker-a.log", "ready."),
-        service(command, stack.env, tmp_path / "worker-b.log", "ready."),
+        service(scaled("worker", "a"), stack.env, tmp_path / "worker-a.log", "ready."),
+        service(scaled("worker", "b"), stack.env, tmp_path / "worker-b.log", "ready."),
+        service(scaled("extractor", "a"), stack.env, tmp_path / "extractor-a.log", "ready."),
+        service(scaled("extractor", "b"), stack.env, tmp_path / "extractor-b.log", "ready."),
         celery_client(broker) as client,
     ):
         results = send_polls(client, sources) + send_polls(client, sources)
@@ -281,15 +297,27 @@ def test_two_workers_archive_once_and_email_once(
             alerts = cli.json("alerts", "--limit", "1000")
             return alerts if alerts and all(a["status"] == "sent" for a in alerts) else None
 
+        wait_until(lambda: not extraction_pending(cli), 180, "every PDF extracted")
         alerts = wait_until(settled, 120, "every alert sent")
         time.sleep(5)  # a (wrong) second delivery would have arrived by now
         with smtp.mailbox.lock:
             messages = list(smtp.mailbox.messages)
+        extracted = [
+            worker_log_count(tmp_path / f"extractor-{w}.log", "extract_document[") for w in "ab"
+        ]
+        polled_only = [
+            worker_log_count(tmp_path / f"worker-{w}.log", "extract_document[") for w in "ab"
+        ]
 
     for report in reports:
         assert report["status"] in ("ok", "skipped"), report
+    assert all(extracted), f"each extractor should have extracted: {extracted}"
+    assert polled_only == [0, 0], "extraction ran outside the extract queue"
     documents = pg.scalar("SELECT count(*) FROM document")
     assert documents > 0
+    pdfs = pg.scalar("SELECT count(*) FROM document WHERE kind = 'pdf'")
+    assert sum(r.get("deferred", 0) for r in reports) == pdfs > 0
+    assert pg.scalar("SELECT max(extract_attempts) FROM document WHERE kind = 'pdf'") == 1
     assert pg.scalar("SELECT count(DISTINCT content_sha256) FROM document") == documents
     # Every archived document was "new" to exactly one poll, and under its own source.
     counts = {s["name"]: s["documents"] for s in cli.json("sources")}
@@ -306,6 +334,57 @@ def test_two_workers_archive_once_and_email_once(
     assert len(set(headers)) == len(headers), sorted(headers)
     assert {f"alert-{a['id']}" for a in alerts} == set(headers)
     assert len(emails_for(smtp, "dubrovnik")) == 1
+
+
+def test_pdf_extraction_runs_on_its_own_queue(
+    pg: PgDatabase, broker: str, smtp: SmtpServer, replica_session: Replica, tmp_path: Path
+) -> None:
+    """The worker service polls and archives; PDFs wait on the extract queue, untouched, until
+    the extractor service runs; then each is extracted and matched once, and alerts go out."""
+    stack = Stack(pg.url, tmp_path / "data", onu_only_env(tmp_path, replica_session))
+    cli = stack.tipwatch()
+    subscribe_dubrovnik(cli, smtp)
+    queue = redis.Redis.from_url(broker)
+    try:
+        with (
+            service(stack.command("worker"), stack.env, tmp_path / "worker.log", "ready."),
+            celery_client(broker) as client,
+        ):
+            (result,) = send_polls(client, ["onu-vienne"])
+            report = result.get(timeout=TASK_TIMEOUT)
+            assert report["status"] == "ok" and report["deferred"] > 0, report
+            time.sleep(2)  # a (wrong) extraction on the poll worker would have started
+            status = cli.json("status")
+            assert status["extraction"]["pending"] == report["deferred"], status["extraction"]
+            assert status["broker"]["queues"]["extract"] == report["deferred"], status["broker"]
+            assert queue.llen("extract") == report["deferred"]
+        assert cli.json("archive", "search", "Dubrovnik") == []  # not extracted yet
+        assert emails_for(smtp, "dubrovnik") == []
+        pending = [d for d in cli.json("archive", "list", "--limit", "500") if d["kind"] == "pdf"]
+        assert {d["extract_status"] for d in pending} == {"pending"}, pending
+        assert len(pending) == report["deferred"]
+
+        extractor_log = tmp_path / "extractor.log"
+        with (  # the worker again too: alerts are delivered on the notify queue
+            service(stack.command("worker"), stack.env, tmp_path / "worker2.log", "ready."),
+            service(stack.command("extractor"), stack.env, extractor_log, "ready."),
+        ):
+            messages = wait_until(lambda: emails_for(smtp, "dubrovnik"), 120, "the email")
+            wait_until(lambda: not extraction_pending(cli), 60, "every PDF extracted")
+            time.sleep(3)
+            assert len(emails_for(smtp, "dubrovnik")) == 1
+        assert_dubrovnik_email(messages[0])
+        assert worker_log_count(extractor_log, "extract_document[") >= len(pending)
+        for log in ("worker.log", "worker2.log"):
+            assert worker_log_count(tmp_path / log, "extract_document[") == 0, log
+        assert queue.llen("extract") == 0
+    finally:
+        queue.close()
+    assert_dubrovnik_archived_once(cli)
+    documents = cli.json("archive", "list", "--limit", "500")
+    assert {d["extract_status"] for d in documents} == {"done"}
+    newsletter = next(d for d in documents if d["kind"] == "pdf" and d["issue_number"] == 23)
+    assert newsletter["pages"] > 0 and newsletter["series"], newsletter
 
 
 def test_second_beat_refuses_to_start(broker: str, tipwatch: Tipwatch, tmp_path: Path) -> None:
@@ -352,6 +431,7 @@ def test_poll_survives_postgres_outage(
     log = tmp_path / "worker.log"
     with (
         service(stack.command("worker"), stack.env, log, "ready."),
+        service(stack.command("extractor"), stack.env, tmp_path / "extractor.log", "ready."),
         celery_client(broker) as client,
     ):
         pg.make_unavailable()
@@ -367,6 +447,7 @@ def test_poll_survives_postgres_outage(
         (again,) = send_polls(client, ["onu-vienne"])
         second = again.get(timeout=TASK_TIMEOUT)
         assert (second["status"], second["new"], second["changed"]) == ("ok", 0, 0), second
+        wait_until(lambda: not extraction_pending(cli), 120, "every PDF extracted")
     documents = pg.scalar("SELECT count(*) FROM document")
     assert documents == report["new"]
     assert pg.scalar("SELECT count(DISTINCT content_sha256) FROM document") == documents

@@ -57,7 +57,17 @@ def test_status_shows_queues_polls_alerts_and_series(
     assert onu["failed"] == 0 and onu["last_error"] is None, onu
     assert sources["osce"]["last_status"] is None and sources["osce"]["last_poll"] is None
     assert report["alerts"] == {"pending": 0, "sending": 0, "sent": 1, "dead": 0}
-    assert report["failures"] == {"sources_failed": 0, "urls_failed": 0, "alerts_dead": 0}
+    documents = polled.json("archive", "list", "--limit", "1000")
+    errors = sum(bool(d["extract_error"]) for d in documents)
+    assert report["failures"] == {
+        "sources_failed": 0,
+        "urls_failed": 0,
+        "alerts_dead": 0,
+        "extraction_errors": errors,
+    }
+    # A one-shot poll extracts every PDF itself: nothing is left for the extract queue.
+    assert report["extraction"] == {"pending": 0, "errors": errors}
+    assert all(d["extract_status"] == "done" for d in documents), documents
     series = {s["name"]: s for s in report["series"]}
     assert series, report["series"]
     assert any(s["latest_issue"] for s in series.values()), series
@@ -66,6 +76,7 @@ def test_status_shows_queues_polls_alerts_and_series(
     table = polled.run("status").stdout
     assert "queued poll 2, extract 0, notify 2" in table, table
     assert "onu-vienne" in table and "1 sent" in table, table
+    assert f"documents awaiting extraction: 0, archived with an extraction error: {errors}" in table
 
 
 def test_status_says_broker_unreachable(polled: Tipwatch) -> None:
@@ -110,6 +121,7 @@ def test_web_status_page_and_api(polled: Tipwatch, status_broker: redis.Redis) -
             html = page.text
             assert "queue extract" in html and "1 waiting" in html, html
             assert "onu-vienne" in html and "sent: 1" in html, html
+            assert "awaiting extraction: 0" in html, html
             assert '<a href="/status"' in client.get("/alerts").text
     finally:
         dispose_engines()

@@ -19,7 +19,8 @@ refused.) Set COMPOSE_BIN to use a given binary, or a `docker` CLI with the comp
 Step 2, TIP Watch's own invariants, on the normalised model the parser printed:
 the services built from the Dockerfile share one image and run a console script of this
 distribution or ``celery`` (whose ``-A`` app is a package of the distribution); exactly one
-Celery beat with no more than one replica; the worker has a stop_grace_period; depends_on with
+Celery beat with no more than one replica; every queue tasks are routed to (poll, extract,
+notify) is consumed by some worker service; each worker has a stop_grace_period; depends_on with
 service_healthy only on services that have a healthcheck; named volumes declared; TIPWATCH_*
 variables are real settings (when config.settings imports); the web service publishes 8000
 with a healthcheck; the Dockerfile runs as non-root, copies existing files that .dockerignore
@@ -199,6 +200,29 @@ def settings_fields(root: Path) -> set[str] | None:
         sys.path.remove(str(root))
 
 
+def app_queues(root: Path) -> tuple[str, ...]:
+    """The Celery queues tasks are routed to (worker.status.QUEUES), or the known three."""
+    sys.path.insert(0, str(root))
+    try:
+        from worker.status import QUEUES  # type: ignore[import-not-found]
+
+        return tuple(QUEUES)
+    except Exception:
+        return ("poll", "extract", "notify")
+    finally:
+        sys.path.remove(str(root))
+
+
+def worker_queues(command: list[str]) -> set[str] | None:
+    """The queues a ``celery worker`` command consumes; None means all (no -Q/--queues)."""
+    for i, word in enumerate(command):
+        if word in ("-Q", "--queues") and i + 1 < len(command):
+            return set(command[i + 1].split(","))
+        if word.startswith(("--queues=", "-Q=")):
+            return set(word.split("=", 1)[1].split(","))
+    return None
+
+
 # --------------------------------------------------------------------------- Dockerfile
 
 
@@ -355,6 +379,7 @@ def check_invariants(model: dict, scratch: Path, root: Path) -> list[str]:
     fields = settings_fields(root)
     allowed_programs = project.scripts | {"celery"}
     beats, workers = [], []
+    consumed: set[str] = set()
     for name, svc in sorted(app.items()):
         command = svc.get("command") or (dockerfile.cmd if dockerfile else None)
         if svc.get("entrypoint"):
@@ -384,6 +409,7 @@ def check_invariants(model: dict, scratch: Path, root: Path) -> list[str]:
                 beats.append(name)
             elif sub == "worker":
                 workers.append(name)
+                consumed |= worker_queues(command) or set(app_queues(root))
         if not svc.get("init"):
             errors.append(f"{name}: set `init: true` (signals and zombie reaping)")
         if svc.get("restart") != "unless-stopped":
@@ -407,6 +433,9 @@ def check_invariants(model: dict, scratch: Path, root: Path) -> list[str]:
             errors.append(f"{name}: celery beat must run as one replica (replicas={replicas})")
     if not workers:
         errors.append("no celery worker service")
+    unconsumed = [q for q in app_queues(root) if q not in consumed]
+    if workers and unconsumed:
+        errors.append(f"no worker service consumes the queue(s) {', '.join(unconsumed)}")
     for name in workers:
         if _duration_seconds(services[name].get("stop_grace_period")) < 30:
             errors.append(f"{name}: stop_grace_period >= 30s needed for Celery's warm shutdown")

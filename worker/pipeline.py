@@ -3,6 +3,9 @@
 Everything here is a plain function over an engine and settings; the CLI calls it in-process
 and the Celery tasks call the very same functions. A failure is recorded against the URL that
 caused it and the cycle goes on: one bad page or PDF never hides the others.
+
+Given ``defer_extraction``, a new PDF is archived ``pending`` and handed to that callback
+(Celery's ``extract`` queue) instead of being extracted here: see :mod:`worker.extraction`.
 """
 
 from __future__ import annotations
@@ -19,33 +22,23 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from config.settings import Settings, SourceConfig
-from worker.alerting import match_document
 from worker.archive import open_blob_store
-from worker.dates import issue_number, parse_date
+from worker.dates import issue_number
 from worker.discover import Link, Page, SourceKind, kind_for
 from worker.extract import Extracted, extract_html, sniff_kind
 from worker.extract_pool import extract_pdf_isolated
+from worker.extraction import apply_extraction, create_alerts
 from worker.fetch import Fetcher, FetchError, FetchRecord, FetchResult, HostPacer
-from worker.keywords import extract_keywords
-from worker.newsletter import series_of
 from worker.ratelimit import make_pacer
 from worker.storage.db import session_scope
-from worker.storage.models import (
-    Alert,
-    Document,
-    DocumentLink,
-    DocumentPage,
-    FetchLog,
-    HttpResource,
-    SourceState,
-    Subscription,
-)
+from worker.storage.models import Document, DocumentLink, FetchLog, HttpResource, SourceState
 from worker.storage.repo import insert_missing, upsert
 from worker.urls import canonical_url, is_allowed
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, str], None]  # (event, url)
+DeferExtraction = Callable[[int], None]  # queue a pending document's extraction
 
 
 class SourceFailed(Exception):
@@ -63,6 +56,7 @@ class SourceReport:
     failures: list[str] = field(default_factory=list)
     error: str | None = None
     document_ids: list[int] = field(default_factory=list)
+    deferred: int = 0  # documents handed to the extract queue (their alerts come later)
 
     @property
     def status(self) -> str:
@@ -86,6 +80,7 @@ class SourceReport:
             "error": self.error,
             "failures": self.failures,
             "document_ids": self.document_ids,
+            "deferred": self.deferred,
         }
 
 
@@ -123,8 +118,10 @@ class SourcePoll:
         source: SourceConfig,
         progress: Progress | None = None,
         pacer: HostPacer | None = None,
+        defer_extraction: DeferExtraction | None = None,
     ) -> None:
         self.engine = engine
+        self.defer_extraction = defer_extraction
         self.settings = settings
         self.source = source
         self.kind: SourceKind = kind_for(source.kind, source.options)
@@ -356,13 +353,15 @@ class SourcePoll:
                 .order_by(Document.version.desc())
                 .limit(1)
             )
-        extracted = (
-            extract_pdf_isolated(result.path, self.settings.extract_timeout)
-            if kind == "pdf"
-            else extract_html(
+        deferred = kind == "pdf" and self.defer_extraction is not None
+        if deferred:
+            extracted = Extracted()  # filled on the extract queue
+        elif kind == "pdf":
+            extracted = extract_pdf_isolated(result.path, self.settings.extract_timeout)
+        else:
+            extracted = extract_html(
                 body if body is not None else result.read_bytes(), url, result.charset
             )
-        )
         if (
             previous is not None
             and kind == "html"
@@ -376,13 +375,19 @@ class SourcePoll:
             return
         self.blobs.put_file(result.path, result.sha256)
         result.path = None
-        document = self._new_document(result, target, kind, extracted, previous)
+        document = self._new_document(result, target, kind, previous)
+        alerts = 0
         try:
             with session_scope(self.engine) as session:
                 session.add(document)
+                if deferred:
+                    document.extract_status = "pending"
+                else:
+                    apply_extraction(document, extracted, self.settings)
                 session.flush()
                 self._link(session, document, url, key, target.found_on)
-                alerts = create_alerts(session, document, extracted.pages)
+                if not deferred:
+                    alerts = create_alerts(session, document, extracted.pages)
         except IntegrityError:  # another worker archived the same bytes a moment ago
             with session_scope(self.engine) as session:
                 existing = session.scalar(
@@ -400,34 +405,39 @@ class SourcePoll:
         self.report.alerts += alerts
         self.report.document_ids.append(document.id)
         log.info(
-            "archived %s as document %s",
+            "archived %s as document %s%s",
             url,
             document.id,
+            " (extraction queued)" if deferred else "",
             extra={"source": self.source.name, "url": url, "document_id": document.id},
         )
+        if deferred:
+            self._defer(document.id, url)
+
+    def _defer(self, document_id: int, url: str) -> None:
+        """Hand a pending document to the extract queue. Should the broker refuse, the
+        document stays pending and the sweeper queues it again: nothing is lost."""
+        assert self.defer_extraction is not None
+        try:
+            self.defer_extraction(document_id)
+            self.report.deferred += 1
+        except Exception as exc:
+            log.warning(
+                "could not queue the extraction of document %s: %s",
+                document_id,
+                exc,
+                extra={"source": self.source.name, "url": url, "document_id": document_id},
+            )
 
     def _new_document(
-        self,
-        result: FetchResult,
-        target: _Target,
-        kind: str,
-        extracted: Extracted,
-        previous: Document | None,
+        self, result: FetchResult, target: _Target, kind: str, previous: Document | None
     ) -> Document:
+        """A document from what the fetch and the linking page say; the text-derived fields
+        are filled by :func:`apply_extraction`, here or on the extract queue."""
         link = target.link
-        title = _choose_title(kind, link, extracted)
-        first_page = extracted.pages[0][:600] if extracted.pages else ""
-        number = (
-            issue_number(title)
-            or issue_number(result.url.rsplit("/", 1)[-1])
-            or (issue_number(first_page) if kind == "pdf" else None)
-        )
-        published = link.published_at or parse_date(first_page)
-        text = extracted.text
-        language = extracted.language or link.language or self.source.language
-        document = Document(
+        title = link.title
+        return Document(
             content_sha256=result.sha256,
-            text_sha256=extracted.text_sha256,
             source=self.source.name,
             url=result.url,
             canonical_url=canonical_url(result.url),
@@ -435,24 +445,16 @@ class SourcePoll:
             kind=kind,
             media_type=result.media_type or None,
             title=title,
-            language=language,
-            issue_number=number,
-            series=series_of(self.settings, number, f"{title or ''} {result.url}"),
-            published_at=published,
+            language=link.language or self.source.language,
+            issue_number=issue_number(title) or issue_number(result.url.rsplit("/", 1)[-1]),
+            published_at=link.published_at,
             fetched_at=result.fetched_at,
             size_bytes=result.size,
             http_headers=_kept_headers(result.headers),
-            text=text,
-            page_count=len(extracted.pages) if kind == "pdf" else 0,
-            extract_error=extracted.error,
-            keywords=extract_keywords(extracted.pages, language),
+            text="",
             version=(previous.version + 1) if previous else 1,
             previous_id=previous.id if previous else None,
         )
-        document.pages = [
-            DocumentPage(page_number=i, text=t) for i, t in enumerate(extracted.pages, start=1)
-        ]
-        return document
 
     def _link(
         self, session: Session, document: Document, url: str, key: str, found_on: str | None
@@ -533,15 +535,6 @@ class SourcePoll:
             upsert(session, SourceState, {"name": self.source.name}, values)
 
 
-def _choose_title(kind: str, link: Link, extracted: Extracted) -> str | None:
-    if kind == "html":
-        return extracted.title or link.title
-    meta = extracted.title
-    if meta and len(meta) > 8 and not meta.lower().endswith((".doc", ".docx", ".pdf", ".indd")):
-        return meta
-    return link.title or meta
-
-
 _HEADERS_KEPT = (
     "content-type",
     "content-length",
@@ -557,44 +550,13 @@ def _kept_headers(headers: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in headers.items() if k.lower() in _HEADERS_KEPT}
 
 
-def create_alerts(session: Session, document: Document, pages: list[str]) -> int:
-    """Queue one alert per matching subscription created before the document was archived.
-
-    Every active subscription goes through one cached :class:`Matcher`, whose Aho-Corasick
-    prefilter fully evaluates only those whose required terms occur in the document."""
-    subscriptions = session.scalars(
-        select(Subscription).where(
-            Subscription.active.is_(True), Subscription.created_at <= document.archived_at
-        )
-    ).all()
-    if not subscriptions:
-        return 0
-    matches = match_document(subscriptions, document, pages)
-    created = 0
-    for subscription_id, explanation in matches:
-        exists = session.scalar(
-            select(Alert.id).where(
-                Alert.subscription_id == subscription_id, Alert.document_id == document.id
-            )
-        )
-        if exists is None:
-            session.add(
-                Alert(
-                    subscription_id=subscription_id,
-                    document_id=document.id,
-                    explanation=explanation,
-                )
-            )
-            created += 1
-    return created
-
-
 def poll_source(
     engine: Engine,
     settings: Settings,
     source: SourceConfig,
     progress: Progress | None = None,
     pacer: HostPacer | None = None,
+    defer_extraction: DeferExtraction | None = None,
 ) -> SourceReport:
     """Poll one source once; never raises for a network or content problem."""
-    return SourcePoll(engine, settings, source, progress, pacer).run()
+    return SourcePoll(engine, settings, source, progress, pacer, defer_extraction).run()

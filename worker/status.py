@@ -18,7 +18,7 @@ from config.settings import Settings
 from worker.newsletter import series_status
 from worker.storage import ALERT_STATUSES
 from worker.storage.db import session_scope
-from worker.storage.models import Alert
+from worker.storage.models import Alert, Document
 from worker.storage.repo import document_counts, source_states
 
 QUEUES = ("poll", "extract", "notify")
@@ -86,6 +86,12 @@ def collect_status(
         rows = session.execute(select(Alert.status, func.count()).group_by(Alert.status))
         by_status: dict[str, int] = {row[0]: row[1] for row in rows}
         series = [s.as_dict() for s in series_status(session, settings, now)]
+        pending_extraction = session.scalar(
+            select(func.count()).where(Document.extract_status == "pending")
+        )
+        failed_extraction = session.scalar(
+            select(func.count()).where(Document.extract_error.is_not(None))
+        )
     sources = []
     for source in settings.source_list:
         state = states.get(source.name)
@@ -111,7 +117,9 @@ def collect_status(
             "sources_failed": sum(s["last_status"] == "failed" for s in sources),
             "urls_failed": sum(s["failed"] for s in sources),
             "alerts_dead": by_status.get("dead", 0),
+            "extraction_errors": failed_extraction or 0,
         },
+        "extraction": {"pending": pending_extraction or 0, "errors": failed_extraction or 0},
         "alerts": {status: by_status.get(status, 0) for status in ALERT_STATUSES},
         "series": series,
     }

@@ -170,24 +170,7 @@ def archive_show(
     table = Table(show_header=False, title=f"Document {document_id}")
     table.add_column(style="bold")
     table.add_column()
-    for key in (
-        "title",
-        "source",
-        "kind",
-        "language",
-        "issue_number",
-        "series",
-        "published_at",
-        "fetched_at",
-        "archived_at",
-        "url",
-        "canonical_url",
-        "size_bytes",
-        "pages",
-        "version",
-        "content_sha256",
-        "extract_error",
-    ):
+    for key in SHOW_FIELDS:
         if row.get(key) not in (None, ""):
             table.add_row(key, str(row[key]))
     table.add_row("keywords", ", ".join(row["keywords"]))
@@ -270,10 +253,13 @@ EXPORT_FIELDS = (
     "pages",
     "version",
     "previous_id",
+    "extract_status",
     "extract_error",
     "keywords",
     "text",
 )
+# ``archive show`` prints keywords, links and text its own way below the metadata.
+SHOW_FIELDS = tuple(f for f in EXPORT_FIELDS if f not in ("id", "previous_id", "keywords", "text"))
 
 
 @archive_app.command("export")

@@ -34,6 +34,7 @@ def poll(
 ) -> None:
     """Run one poll cycle in this process (no broker needed) and deliver the alerts."""
     from worker.digest import send_digests
+    from worker.extraction import extract_pending
     from worker.notify import deliver_pending
     from worker.pipeline import poll_source
     from worker.ratelimit import make_pacer
@@ -70,14 +71,18 @@ def poll(
             reports.append(poll_source(db, settings, src, progress, pacer))
             bar.remove_task(task)
             bar.advance(overall)
+    leftovers = extract_pending(db, settings)  # PDFs a Celery worker archived but never read
     delivered: dict[str, int] = {}
     if notify:
         delivered = deliver_pending(db, settings)
         digests = send_digests(db, settings)
         if any(digests.values()):
             delivered.update({f"digests {k}": v for k, v in digests.items() if v})
+    extracted = [o.as_dict() for o in leftovers]
     if as_json:
-        print_json({"sources": [r.as_dict() for r in reports], "alerts": delivered})
+        print_json(
+            {"sources": [r.as_dict() for r in reports], "extracted": extracted, "alerts": delivered}
+        )
         return
     table = Table(title="Poll results")
     for column in ("source", "status", "new", "changed", "unchanged", "failed", "alerts"):
@@ -102,6 +107,9 @@ def poll(
                 console.print(f"[yellow]{r.source}:[/yellow] {failure}")
         if len(r.failures) > 10:
             console.print(f"[yellow]{r.source}:[/yellow] … and {len(r.failures) - 10} more")
+    if extracted:
+        alerts = sum(o.alerts for o in leftovers)
+        console.print(f"extracted {len(extracted)} pending documents ({alerts} alerts)")
     if delivered:
         console.print("alerts: " + ", ".join(f"{n} {status}" for status, n in delivered.items()))
 

@@ -49,6 +49,11 @@ def _print(report: dict[str, Any]) -> None:
         )
     console.print(table)
 
+    extraction = report["extraction"]
+    console.print(
+        f"documents awaiting extraction: {extraction['pending']}, "
+        f"archived with an extraction error: {extraction['errors']}"
+    )
     alerts = report["alerts"]
     console.print("alerts: " + ", ".join(f"{n} {status}" for status, n in alerts.items()))
     for series in report["series"]:

@@ -98,6 +98,13 @@ class Document(Base):
     text: Mapped[str] = mapped_column(Text, default="")
     page_count: Mapped[int] = mapped_column(Integer, default=0)
     extract_error: Mapped[str | None] = mapped_column(Text)
+    # "pending" while a PDF waits on the extract queue (text, keywords, alerts come after);
+    # attempts and the start time let a crashed or hung extraction be retried, then given up.
+    extract_status: Mapped[str] = mapped_column(
+        String(20), default="done", server_default="done", index=True
+    )
+    extract_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    extract_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     keywords: Mapped[list[Any]] = mapped_column(default=list)
     version: Mapped[int] = mapped_column(Integer, default=1)
     previous_id: Mapped[int | None] = mapped_column(ForeignKey("document.id"))

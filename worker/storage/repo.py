@@ -60,6 +60,7 @@ def document_summary(d: Document) -> dict[str, Any]:
         "version": d.version,
         "previous_id": d.previous_id,
         "series": d.series,
+        "extract_status": d.extract_status,
         "extract_error": d.extract_error,
     }
 

@@ -1,0 +1,246 @@
+"""From archived bytes to searchable, matchable text: the extract → keywords → match step.
+
+A poll run from the CLI extracts each document as it archives it. Under Celery, a poll only
+archives a PDF's bytes and marks it ``pending``; :func:`extract_document` then runs on the
+``extract`` queue, so CPU-heavy PDFs never hold up polls or alert delivery. Both paths fill a
+document through the same :func:`apply_extraction` and :func:`create_alerts`.
+
+A deferred extraction is idempotent and crash-safe: each attempt is recorded (with its start
+time, a lease) before PDFium runs, so a PDF that kills or hangs its worker is retried a few
+times and then archived with an error, never retried forever; only the attempt that turns the
+document from ``pending`` to ``done`` creates its alerts.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from config.settings import Settings
+from worker.alerting import match_document
+from worker.archive import BlobMissing, open_blob_store
+from worker.dates import issue_number, parse_date
+from worker.extract import Extracted
+from worker.extract_pool import extract_pdf_isolated
+from worker.keywords import extract_keywords
+from worker.newsletter import series_of
+from worker.storage.db import session_scope
+from worker.storage.models import Alert, Document, DocumentPage, Subscription
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 3
+
+
+def lease_seconds(settings: Settings) -> float:
+    """How long an attempt may run before another may take the document over: the extract
+    task's hard time limit, after which its worker is surely gone."""
+    return settings.extract_timeout + 60
+
+
+def choose_title(kind: str, link_title: str | None, extracted: Extracted) -> str | None:
+    """An HTML page's own title wins; a PDF's metadata title only when it is not a file name
+    (``Microsoft Word - lettre.docx``) — the linking page's title is better then."""
+    if kind == "html":
+        return extracted.title or link_title
+    meta = extracted.title
+    if meta and len(meta) > 8 and not meta.lower().endswith((".doc", ".docx", ".pdf", ".indd")):
+        return meta
+    return link_title or meta
+
+
+def apply_extraction(document: Document, extracted: Extracted, settings: Settings) -> None:
+    """Fill the fields that come from the text. The values the poll took from the linking
+    page (title, date, language) are on the row already and serve as fallbacks."""
+    first_page = extracted.pages[0][:600] if extracted.pages else ""
+    document.title = choose_title(document.kind, document.title, extracted)
+    document.language = extracted.language or document.language
+    document.issue_number = (
+        issue_number(document.title)
+        or issue_number(document.url.rsplit("/", 1)[-1])
+        or (issue_number(first_page) if document.kind == "pdf" else None)
+    )
+    document.published_at = document.published_at or parse_date(first_page)
+    document.series = series_of(
+        settings, document.issue_number, f"{document.title or ''} {document.url}"
+    )
+    document.text = extracted.text
+    document.text_sha256 = extracted.text_sha256
+    document.page_count = len(extracted.pages) if document.kind == "pdf" else 0
+    document.extract_error = extracted.error
+    document.keywords = extract_keywords(extracted.pages, document.language)
+    document.pages = [
+        DocumentPage(page_number=i, text=t) for i, t in enumerate(extracted.pages, start=1)
+    ]
+    document.extract_status = "done"
+
+
+def create_alerts(session: Session, document: Document, pages: list[str]) -> int:
+    """Queue one alert per matching subscription created before the document was archived.
+
+    Every active subscription goes through one cached :class:`Matcher`, whose Aho-Corasick
+    prefilter fully evaluates only those whose required terms occur in the document."""
+    subscriptions = session.scalars(
+        select(Subscription).where(
+            Subscription.active.is_(True), Subscription.created_at <= document.archived_at
+        )
+    ).all()
+    if not subscriptions:
+        return 0
+    matches = match_document(subscriptions, document, pages)
+    created = 0
+    for subscription_id, explanation in matches:
+        exists = session.scalar(
+            select(Alert.id).where(
+                Alert.subscription_id == subscription_id, Alert.document_id == document.id
+            )
+        )
+        if exists is None:
+            session.add(
+                Alert(
+                    subscription_id=subscription_id,
+                    document_id=document.id,
+                    explanation=explanation,
+                )
+            )
+            created += 1
+    return created
+
+
+@dataclass
+class ExtractionOutcome:
+    """What one :func:`extract_document` call did.
+
+    ``status``: ``extracted``; ``done`` (already extracted: a duplicate task); ``missing`` (no
+    such document); ``busy`` (another attempt holds the lease: look again after ``retry_in``
+    seconds); ``gave-up`` (archived with an error after too many crashed attempts).
+    """
+
+    document_id: int
+    status: str
+    alerts: int = 0
+    error: str | None = None
+    retry_in: float = 0.0
+    alert_ids: list[int] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "document_id": self.document_id,
+            "status": self.status,
+            "alerts": self.alerts,
+            "error": self.error,
+        }
+
+
+def extract_document(engine: Engine, settings: Settings, document_id: int) -> ExtractionOutcome:
+    """Extract a pending document's text, then match it and create its alerts."""
+    now = datetime.now(UTC)
+    lease = lease_seconds(settings)
+    with session_scope(engine) as session:
+        document = session.get(Document, document_id)
+        if document is None:
+            return ExtractionOutcome(document_id, "missing")
+        if document.extract_status != "pending":
+            return ExtractionOutcome(document_id, "done")
+        started = _aware(document.extract_started_at)
+        if started is not None and (now - started).total_seconds() < lease:
+            return ExtractionOutcome(
+                document_id, "busy", retry_in=lease - (now - started).total_seconds() + 1
+            )
+        document.extract_attempts += 1
+        document.extract_started_at = now
+        attempts = document.extract_attempts
+        sha256 = document.content_sha256
+    # Committed: if PDFium now kills or hangs this process, the attempt still counts.
+    if attempts > MAX_ATTEMPTS:
+        extracted = Extracted(
+            error=f"extraction abandoned after {MAX_ATTEMPTS} attempts that crashed or hung"
+        )
+    else:
+        extracted = _extract_blob(settings, sha256)
+    with session_scope(engine) as session:
+        won = session.execute(
+            update(Document)
+            .where(Document.id == document_id, Document.extract_status == "pending")
+            .values(extract_status="done")
+        )
+        if not won.rowcount:  # type: ignore[attr-defined]
+            return ExtractionOutcome(document_id, "done")  # another attempt finished first
+        document = session.get(Document, document_id)
+        assert document is not None
+        apply_extraction(document, extracted, settings)
+        alerts = create_alerts(session, document, extracted.pages)
+        session.flush()
+        alert_ids = list(
+            session.scalars(
+                select(Alert.id).where(Alert.document_id == document_id, Alert.status == "pending")
+            )
+        )
+    log.info(
+        "extracted document %s (%d alerts)",
+        document_id,
+        alerts,
+        extra={"document_id": document_id},
+    )
+    status = "gave-up" if attempts > MAX_ATTEMPTS else "extracted"
+    return ExtractionOutcome(document_id, status, alerts, extracted.error, alert_ids=alert_ids)
+
+
+def _extract_blob(settings: Settings, sha256: str) -> Extracted:
+    blobs = open_blob_store(settings)
+    path = blobs.local_path(sha256)
+    if path is not None and path.exists():
+        return extract_pdf_isolated(path, settings.extract_timeout)
+    try:  # an object store: PDFium needs a file
+        with tempfile.TemporaryDirectory(prefix="tipwatch-extract-") as tmp:
+            local = blobs.copy_to(sha256, Path(tmp) / f"{sha256}.pdf")
+            return extract_pdf_isolated(local, settings.extract_timeout)
+    except BlobMissing:
+        return Extracted(error="the archived bytes are missing from the blob store")
+
+
+def pending_extractions(
+    engine: Engine, settings: Settings, now: datetime | None = None, idle: float = 0.0
+) -> list[int]:
+    """Pending documents no attempt holds (no lease, or an expired one) and archived at least
+    ``idle`` seconds ago: those whose task was lost, for the sweeper to queue again."""
+    now = now or datetime.now(UTC)
+    lease_start = now - timedelta(seconds=lease_seconds(settings))
+    with session_scope(engine) as session:
+        return list(
+            session.scalars(
+                select(Document.id)
+                .where(
+                    Document.extract_status == "pending",
+                    Document.archived_at <= now - timedelta(seconds=idle),
+                    or_(
+                        Document.extract_started_at.is_(None),
+                        Document.extract_started_at <= lease_start,
+                    ),
+                )
+                .order_by(Document.id)
+            )
+        )
+
+
+def extract_pending(engine: Engine, settings: Settings) -> list[ExtractionOutcome]:
+    """Finish, in this process, every pending extraction no worker holds: what a one-shot
+    ``tipwatch poll`` does for documents a Celery deployment left behind."""
+    return [
+        extract_document(engine, settings, document_id)
+        for document_id in pending_extractions(engine, settings)
+    ]
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes (stored in UTC)."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
