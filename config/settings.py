@@ -123,6 +123,8 @@ class Settings(BaseSettings):
     http_timeout: float = Field(default=30.0, gt=0)
     max_download_bytes: int = Field(default=512 * 1024 * 1024, gt=0)
     extract_timeout: float = Field(default=120.0, gt=0)  # seconds per PDF
+    # seconds a PDF may wait on the extract queue before the sweeper assumes its task was lost
+    extract_requeue_after: float = Field(default=1800.0, ge=0)
     host_delay: float = Field(default=1.0, ge=0)
     rate_limit_url: str | None = None  # Redis shared by all workers for host_delay
     notify_max_attempts: int = Field(default=5, ge=1)

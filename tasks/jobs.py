@@ -23,9 +23,6 @@ from worker.storage.db import session_scope
 from worker.storage.models import Alert
 
 POLL_SOFT_LIMIT = 50 * 60
-# A pending extraction whose task went missing (broker restarted without its data) is queued
-# again by the sweeper once it has waited this long: far beyond any normal queue delay.
-EXTRACT_REQUEUE_AFTER = 30 * 60
 
 
 @contextmanager
@@ -148,7 +145,9 @@ def sweep_alerts_task() -> dict[str, int]:
     alert_ids = pending_alert_ids(engine)
     for alert_id in alert_ids:
         deliver_alert_task.delay(alert_id)
-    document_ids = pending_extractions(engine, settings, idle=EXTRACT_REQUEUE_AFTER)
+    # A pending extraction whose task went missing (a broker restarted without its data) is
+    # queued again once it has waited far beyond any normal queue delay.
+    document_ids = pending_extractions(engine, settings, idle=settings.extract_requeue_after)
     for document_id in document_ids:
         extract_document_task.delay(document_id)
     return {"alerts": len(alert_ids), "extractions": len(document_ids)}

@@ -1,7 +1,8 @@
-"""A broker restart loses nothing: the outbox in the database, not the queue, is the truth.
+"""A broker restart loses nothing: the database, not the queue, is the truth.
 
-A private Redis without persistence holds the delivery tasks; it is killed and restarted
-empty, and the periodic sweep (what beat runs every few minutes) queues the alerts again.
+A private Redis without persistence holds the delivery (or extraction) tasks; it is killed and
+restarted empty, and the periodic sweep (what beat runs every few minutes) queues the alerts
+(or the pending PDFs) again.
 """
 
 from __future__ import annotations
@@ -15,7 +16,14 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SmtpServer, Tipwatch, free_port
-from tests.test_celery_e2e import celery_client, celery_process, wait_until
+from tests.test_celery_e2e import (
+    assert_dubrovnik_archived_once,
+    celery_client,
+    celery_process,
+    emails_for,
+    subscribe_dubrovnik,
+    wait_until,
+)
 
 pytestmark = pytest.mark.skipif(
     shutil.which("redis-server") is None, reason="redis-server is not installed"
@@ -116,3 +124,44 @@ def test_broker_restart_loses_no_alert(
     time.sleep(1)
     keys = [m["X-TIPWatch-Alert"] for m in smtp.mailbox.messages]
     assert sorted(keys) == sorted({f"alert-{a['id']}" for a in pending})  # each exactly once
+
+
+def test_broker_restart_loses_no_extraction(
+    tipwatch: Tipwatch, smtp: SmtpServer, private_redis: PrivateRedis, tmp_path: Path
+) -> None:
+    """PDFs archived by a poll wait on the extract queue; Redis restarts empty; the sweep
+    finds them pending in the database and queues them again."""
+    subscribe_dubrovnik(tipwatch, smtp)
+    env = {
+        **tipwatch.env,
+        "TIPWATCH_BROKER_URL": private_redis.url,
+        "TIPWATCH_RESULT_BACKEND": private_redis.url,
+        "TIPWATCH_EXTRACT_REQUEUE_AFTER": "0",  # what 30 minutes later looks like
+    }
+    poll_only = ["worker", "--loglevel=INFO", "--queues=poll", "--concurrency=1"]
+    with (
+        celery_process(poll_only, env, tmp_path / "poller.log", "ready"),
+        celery_client(private_redis.url) as client,
+    ):
+        report = client.send_task("tipwatch.poll_source", args=["onu-vienne"], queue="poll").get(
+            timeout=180
+        )
+    assert report["status"] == "ok" and report["deferred"] > 0, report
+    private_redis.kill()  # the queued extractions die with it
+    private_redis.start()
+    assert tipwatch.json("status")["extraction"]["pending"] == report["deferred"]
+
+    everything = ["worker", "--loglevel=INFO", "--concurrency=2"]
+    with (
+        celery_process(everything, env, tmp_path / "worker.log", "ready"),
+        celery_client(private_redis.url) as client,
+    ):
+        time.sleep(1)
+        assert emails_for(smtp, "dubrovnik") == []  # nothing left in the queue to run
+        requeued = client.send_task("tipwatch.sweep_alerts", queue="notify").get(timeout=60)
+        assert requeued == {"alerts": 0, "extractions": report["deferred"]}
+        wait_until(lambda: emails_for(smtp, "dubrovnik"), 120, "the dubrovnik email")
+        wait_until(lambda: tipwatch.json("status")["extraction"]["pending"] == 0, 60, "extractions")
+        time.sleep(2)
+    assert len(emails_for(smtp, "dubrovnik")) == 1
+    assert_dubrovnik_archived_once(tipwatch)
