@@ -10,7 +10,7 @@ from typing import Any
 import redis
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
-from sqlalchemy import select
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
 from tasks.celery_app import app
@@ -19,8 +19,6 @@ from worker.digest import send_digests
 from worker.extraction import extract_document, lease_seconds, pending_extractions
 from worker.notify import deliver_alert, pending_alert_ids
 from worker.pipeline import poll_source
-from worker.storage.db import session_scope
-from worker.storage.models import Alert
 
 POLL_SOFT_LIMIT = 50 * 60
 
@@ -54,12 +52,23 @@ def source_lock(broker_url: str, name: str, owner: str) -> Iterator[bool]:
         client.close()
 
 
+# The database is unavailable (a restart, a failover): retry with exponential backoff.
+DATABASE_RETRY: dict[str, Any] = {
+    "autoretry_for": (OperationalError,),
+    "retry_backoff": True,
+    "retry_backoff_max": 600,
+}
+
+
+def queue_deliveries(engine: Engine, document_ids: list[int]) -> None:
+    for alert_id in pending_alert_ids(engine, document_ids):
+        deliver_alert_task.delay(alert_id)
+
+
 @app.task(
     name="tipwatch.poll_source",
     bind=True,
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    retry_backoff_max=600,
+    **DATABASE_RETRY,
     max_retries=5,
     soft_time_limit=POLL_SOFT_LIMIT,
     time_limit=55 * 60,
@@ -78,39 +87,23 @@ def poll_source_task(self: Task, name: str) -> dict[str, Any]:
             settings.source(name),
             defer_extraction=lambda document_id: extract_document_task.delay(document_id),
         )
-    if report.document_ids:
-        with session_scope(engine) as session:
-            alert_ids = list(
-                session.scalars(
-                    select(Alert.id).where(
-                        Alert.document_id.in_(report.document_ids), Alert.status == "pending"
-                    )
-                )
-            )
-        for alert_id in alert_ids:
-            deliver_alert_task.delay(alert_id)
+    queue_deliveries(engine, report.document_ids)
     return report.as_dict()
 
 
-@app.task(
-    name="tipwatch.extract_document",
-    bind=True,
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    retry_backoff_max=600,
-    max_retries=None,
-)
+@app.task(name="tipwatch.extract_document", bind=True, **DATABASE_RETRY, max_retries=None)
 def extract_document_task(self: Task, document_id: int) -> dict[str, Any]:
     """Extract, match and alert one archived PDF (time limits: ``task_annotations``)."""
     settings = runtime.settings()
+    engine = runtime.engine(settings)
     try:
-        outcome = extract_document(runtime.engine(settings), settings, document_id)
+        outcome = extract_document(engine, settings, document_id)
     except SoftTimeLimitExceeded:  # the attempt is recorded: the retry waits out its lease
         raise self.retry(countdown=lease_seconds(settings), max_retries=None) from None
     if outcome.status == "busy":  # another attempt holds the lease, or died holding it
         raise self.retry(countdown=outcome.retry_in, max_retries=None)
-    for alert_id in outcome.alert_ids:
-        deliver_alert_task.delay(alert_id)
+    if outcome.alerts:
+        queue_deliveries(engine, [document_id])
     return outcome.as_dict()
 
 

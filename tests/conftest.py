@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
@@ -227,15 +228,22 @@ def which(name: str) -> str | None:
 CELERY_REDIS_URL = "redis://127.0.0.1:6379/13"
 
 
-@pytest.fixture
-def broker() -> Iterator[str]:
-    """A dedicated Redis database for Celery tests, empty before and after each test."""
+@contextmanager
+def flushed_redis(url: str) -> Iterator[Any]:
+    """A client of a dedicated Redis database, emptied before and after use."""
     import redis
 
-    client = redis.Redis.from_url(CELERY_REDIS_URL)
+    client = redis.Redis.from_url(url)
     client.flushdb()
     try:
-        yield CELERY_REDIS_URL
+        yield client
     finally:
         client.flushdb()
         client.close()
+
+
+@pytest.fixture
+def broker() -> Iterator[str]:
+    """A dedicated Redis database for Celery tests, empty before and after each test."""
+    with flushed_redis(CELERY_REDIS_URL):
+        yield CELERY_REDIS_URL

@@ -15,7 +15,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -47,11 +47,18 @@ def celery_env(tipwatch: Tipwatch, broker: str) -> dict[str, str]:
     return {**tipwatch.env, "TIPWATCH_BROKER_URL": broker, "TIPWATCH_RESULT_BACKEND": broker}
 
 
-@contextmanager
 def celery_process(
     args: list[str], env: dict[str, str], log: Path, ready: str, timeout: float = 60
+) -> AbstractContextManager[subprocess.Popen[bytes]]:
+    """Run ``celery -A worker <args>`` as a :func:`service`."""
+    return service([str(BIN / "celery"), "-A", "worker", *args], env, log, ready, timeout)
+
+
+@contextmanager
+def service(
+    argv: list[str], env: dict[str, str], log: Path, ready: str, timeout: float = 60
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """Run ``celery -A worker <args>``; wait for ``ready`` in its log; stop it gracefully.
+    """Run a long-lived command; wait for ``ready`` in its log; stop it gracefully.
 
     The process gets its own process group so that, should a warm shutdown hang, its pool
     children are killed with it. On failure of the body, the log is printed (pytest shows it).
@@ -60,12 +67,7 @@ def celery_process(
     cwd.mkdir(exist_ok=True)
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [str(BIN / "celery"), "-A", "worker", *args],
-            env=env,
-            cwd=cwd,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            argv, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
     try:
         wait_until(

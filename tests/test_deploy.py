@@ -13,7 +13,6 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from tests.conftest import (
     Replica,
     SmtpServer,
     Tipwatch,
+    flushed_redis,
     free_port,
     make_env,
     redis_available,
@@ -38,7 +38,7 @@ from tests.test_celery_e2e import (
     assert_dubrovnik_email,
     celery_client,
     emails_for,
-    stop,
+    service,
     subscribe_dubrovnik,
     wait_until,
 )
@@ -58,13 +58,8 @@ pytestmark = [
 
 @pytest.fixture
 def broker() -> Iterator[str]:
-    client = redis.Redis.from_url(REDIS_URL)
-    client.flushdb()
-    try:
+    with flushed_redis(REDIS_URL):
         yield REDIS_URL
-    finally:
-        client.flushdb()
-        client.close()
 
 
 class PgDatabase:
@@ -155,32 +150,6 @@ class Stack:
 
     def tipwatch(self) -> Tipwatch:
         return Tipwatch(self.data_dir, dict(self.env))
-
-
-@contextmanager
-def service(
-    argv: list[str], env: dict[str, str], log: Path, ready: str, timeout: float = 60
-) -> Iterator[subprocess.Popen[bytes]]:
-    """Run one service's command; wait for ``ready`` in its log; stop it (SIGTERM, then KILL)."""
-    cwd = log.parent / f"{log.stem}-cwd"
-    cwd.mkdir(exist_ok=True)
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            argv, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    try:
-        wait_until(
-            lambda: ready in log.read_text(errors="replace") or proc.poll() is not None,
-            timeout,
-            f"{log.stem} to log {ready!r}",
-        )
-        assert proc.poll() is None, f"{log.stem} exited {proc.returncode}"
-        yield proc
-    except BaseException:
-        print(f"----- {log.stem} log -----\n{log.read_text(errors='replace')}")
-        raise
-    finally:
-        stop(proc)
 
 
 def onu_only_env(tmp_path: Path, replica: Replica, interval: float = 0.05) -> dict[str, str]:

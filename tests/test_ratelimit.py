@@ -21,7 +21,7 @@ import pytest
 import redis
 
 from config.settings import Settings
-from tests.conftest import ROOT, Replica, redis_available
+from tests.conftest import ROOT, Replica, flushed_redis, redis_available
 from worker.fetch import Fetcher, HostPacer
 from worker.ratelimit import RedisHostPacer, make_pacer
 from worker.urls import netloc
@@ -123,13 +123,8 @@ def run_workers(
 
 @pytest.fixture
 def redis_db() -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(REDIS_URL)
-    client.flushdb()
-    try:
+    with flushed_redis(REDIS_URL) as client:
         yield client
-    finally:
-        client.flushdb()
-        client.close()
 
 
 @pytest.fixture

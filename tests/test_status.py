@@ -9,7 +9,7 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from tests.conftest import SmtpServer, Tipwatch, free_port, redis_available
+from tests.conftest import SmtpServer, Tipwatch, flushed_redis, free_port, redis_available
 
 STATUS_REDIS_URL = "redis://127.0.0.1:6379/11"
 
@@ -20,13 +20,8 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture
 def status_broker() -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(STATUS_REDIS_URL)
-    client.flushdb()
-    try:
+    with flushed_redis(STATUS_REDIS_URL) as client:
         yield client
-    finally:
-        client.flushdb()
-        client.close()
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -128,7 +128,6 @@ class ExtractionOutcome:
     alerts: int = 0
     error: str | None = None
     retry_in: float = 0.0
-    alert_ids: list[int] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -177,12 +176,6 @@ def extract_document(engine: Engine, settings: Settings, document_id: int) -> Ex
         assert document is not None
         apply_extraction(document, extracted, settings)
         alerts = create_alerts(session, document, extracted.pages)
-        session.flush()
-        alert_ids = list(
-            session.scalars(
-                select(Alert.id).where(Alert.document_id == document_id, Alert.status == "pending")
-            )
-        )
     log.info(
         "extracted document %s (%d alerts)",
         document_id,
@@ -190,7 +183,7 @@ def extract_document(engine: Engine, settings: Settings, document_id: int) -> Ex
         extra={"document_id": document_id},
     )
     status = "gave-up" if attempts > MAX_ATTEMPTS else "extracted"
-    return ExtractionOutcome(document_id, status, alerts, extracted.error, alert_ids=alert_ids)
+    return ExtractionOutcome(document_id, status, alerts, extracted.error)
 
 
 def _extract_blob(settings: Settings, sha256: str) -> Extracted:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -238,17 +239,21 @@ def deliver_alert(engine: Engine, settings: Settings, alert_id: int) -> str:
     return status
 
 
-def pending_alert_ids(engine: Engine) -> list[int]:
-    """Alerts owed an immediate delivery (digest subscriptions wait for their digest)."""
+def pending_alert_ids(engine: Engine, document_ids: Sequence[int] | None = None) -> list[int]:
+    """Alerts owed an immediate delivery (digest subscriptions wait for their digest), all or
+    those of the given documents."""
+    statement = (
+        select(Alert.id)
+        .join(Subscription, Subscription.id == Alert.subscription_id)
+        .where(Alert.status == "pending", Subscription.delivery == "immediate")
+        .order_by(Alert.id)
+    )
+    if document_ids is not None:
+        if not document_ids:
+            return []
+        statement = statement.where(Alert.document_id.in_(document_ids))
     with session_scope(engine) as session:
-        return list(
-            session.scalars(
-                select(Alert.id)
-                .join(Subscription, Subscription.id == Alert.subscription_id)
-                .where(Alert.status == "pending", Subscription.delivery == "immediate")
-                .order_by(Alert.id)
-            )
-        )
+        return list(session.scalars(statement))
 
 
 def retry_alerts(engine: Engine, ids: list[int] | None = None, dead: bool = False) -> int:

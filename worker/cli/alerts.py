@@ -7,7 +7,16 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from worker.cli.common import JsonOpt, app, console, engine, fail, load_settings, print_json
+from worker.cli.common import (
+    JsonOpt,
+    app,
+    console,
+    engine,
+    fail,
+    load_settings,
+    print_json,
+    styled,
+)
 from worker.storage import ALERT_STATUSES as STATUSES
 
 alerts_app = typer.Typer(
@@ -44,13 +53,11 @@ def alerts(
     for column in ("id", "subscription", "document", "status", "tries", "created", "last error"):
         table.add_column(column)
     for row in rows:
-        style = {"sent": "green", "pending": "yellow", "sending": "yellow", "dead": "red"}
-        color = style[row["status"]]
         table.add_row(
             str(row["id"]),
             row["subscription"],
             f"{row['document_id']}: {(row['title'] or '')[:50]}",
-            f"[{color}]{row['status']}[/{color}]",
+            styled(row["status"]),
             str(row["attempts"]),
             (row["created_at"] or "")[:19],
             (row["last_error"] or "")[:70],

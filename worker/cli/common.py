@@ -52,6 +52,23 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
+STATUS_COLOURS = {
+    "ok": "green",
+    "sent": "green",
+    "partial": "yellow",
+    "pending": "yellow",
+    "sending": "yellow",
+    "failed": "red",
+    "dead": "red",
+}
+
+
+def styled(status: str) -> str:
+    """A poll or alert status in its colour (rich markup); unknown ones dimmed."""
+    colour = STATUS_COLOURS.get(status, "dim")
+    return f"[{colour}]{status}[/{colour}]"
+
+
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
 

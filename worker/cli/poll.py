@@ -19,6 +19,7 @@ from worker.cli.common import (
     iso,
     load_settings,
     print_json,
+    styled,
 )
 
 # -- poll -------------------------------------------------------------------------------------
@@ -88,10 +89,9 @@ def poll(
     for column in ("source", "status", "new", "changed", "unchanged", "failed", "alerts"):
         table.add_column(column, justify="right" if column not in ("source", "status") else "left")
     for r in reports:
-        style = {"ok": "green", "partial": "yellow", "failed": "red"}[r.status]
         table.add_row(
             r.source,
-            f"[{style}]{r.status}[/{style}]",
+            styled(r.status),
             str(r.new),
             str(r.changed),
             str(r.unchanged),
@@ -153,7 +153,6 @@ def sources(as_json: JsonOpt = False) -> None:
         table.add_column(column)
     for row in rows:
         status = row["last_status"] or "never polled"
-        style = {"ok": "green", "partial": "yellow", "failed": "red"}.get(status, "dim")
         error = (row["last_error"] or "").splitlines()
         table.add_row(
             row["name"],
@@ -161,7 +160,7 @@ def sources(as_json: JsonOpt = False) -> None:
             f"{row['interval_minutes']} min",
             str(row["documents"]),
             (row["last_poll"] or "-")[:19],
-            f"[{style}]{status}[/{style}]",
+            styled(status),
             (error[0][:80] + (f" (+{len(error) - 1})" if len(error) > 1 else "")) if error else "",
         )
     console.print(table)

@@ -6,7 +6,7 @@ from typing import Any
 
 from rich.table import Table
 
-from worker.cli.common import JsonOpt, app, console, engine, load_settings, print_json
+from worker.cli.common import JsonOpt, app, console, engine, load_settings, print_json, styled
 
 
 @app.command()
@@ -37,13 +37,12 @@ def _print(report: dict[str, Any]) -> None:
         table.add_column(column)
     for row in report["sources"]:
         state = row["last_status"] or "never polled"
-        style = {"ok": "green", "partial": "yellow", "failed": "red"}.get(state, "dim")
         error = (row["last_error"] or "").splitlines()
         table.add_row(
             row["name"],
             str(row["documents"]),
             (row["last_poll"] or "-")[:19],
-            f"[{style}]{state}[/{style}]",
+            styled(state),
             str(row["failed"]),
             error[0][:80] if error else "",
         )
