@@ -157,6 +157,7 @@ def extract_document(engine: Engine, settings: Settings, document_id: int) -> Ex
         document.extract_started_at = now
         attempts = document.extract_attempts
         sha256 = document.content_sha256
+        context = {"source": document.source, "url": document.url, "document_id": document_id}
     # Committed: if PDFium now kills or hangs this process, the attempt still counts.
     if attempts > MAX_ATTEMPTS:
         extracted = Extracted(
@@ -176,13 +177,10 @@ def extract_document(engine: Engine, settings: Settings, document_id: int) -> Ex
         assert document is not None
         apply_extraction(document, extracted, settings)
         alerts = create_alerts(session, document, extracted.pages)
-    log.info(
-        "extracted document %s (%d alerts)",
-        document_id,
-        alerts,
-        extra={"document_id": document_id},
-    )
     status = "gave-up" if attempts > MAX_ATTEMPTS else "extracted"
+    if extracted.error:
+        log.warning("document %s: %s", document_id, extracted.error, extra=context)
+    log.info("extracted document %s (%d alerts)", document_id, alerts, extra=context)
     return ExtractionOutcome(document_id, status, alerts, extracted.error)
 
 
