@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from celery import Celery
 from celery.signals import (
@@ -20,7 +21,36 @@ from worker.logs import configure_logging
 from worker.status import QUEUES
 
 
+def _tolerate_collected_transport() -> None:
+    """Work around celery 5.7.0 + kombu 5.7.0 killing a worker when its Redis broker goes away.
+
+    On a lost broker connection the consumer first *collects* the connection, which drops its
+    transport, and then closes its channel and acks late-acked messages through it; both want
+    the dropped transport and raise AttributeError (``'NoneType' object has no attribute
+    'hostname'``), which celery reports as "Unrecoverable error": the worker exits, killing
+    running tasks. Here a channel whose transport is gone raises redis's ConnectionError
+    instead, the error every caller already expects of a lost connection, and the consumer
+    goes on reconnecting. tests/test_broker_restart.py restarts Redis mid-poll.
+    """
+    from kombu.transport import redis as kombu_redis
+
+    original = kombu_redis.Channel._connparams
+    if getattr(original, "tipwatch_patched", False):
+        return
+
+    def _connparams(self: Any, asynchronous: bool = False) -> Any:
+        if self.connection.client is None:
+            raise kombu_redis.get_redis_ConnectionError()(
+                "the broker connection of this channel was lost and collected"
+            )
+        return original(self, asynchronous=asynchronous)
+
+    _connparams.tipwatch_patched = True  # type: ignore[attr-defined]
+    kombu_redis.Channel._connparams = _connparams  # type: ignore[method-assign]
+
+
 def make_app() -> Celery:
+    _tolerate_collected_transport()
     settings = runtime.settings()
     app = Celery("tipwatch", broker=settings.broker_url, backend=settings.resolved_result_backend)
     app.conf.update(

@@ -46,8 +46,8 @@ def source_lock(broker_url: str, name: str, owner: str) -> Iterator[bool]:
     try:
         yield bool(acquired)
     finally:
-        if acquired:
-            with suppress(redis.exceptions.LockError):
+        if acquired:  # lost already (expired, or the broker restarted): nothing to release
+            with suppress(redis.RedisError):
                 lock.release()
         client.close()
 

@@ -165,3 +165,50 @@ def test_broker_restart_loses_no_extraction(
         time.sleep(2)
     assert len(emails_for(smtp, "dubrovnik")) == 1
     assert_dubrovnik_archived_once(tipwatch)
+
+
+def test_broker_restarted_mid_poll_loses_nothing(
+    tipwatch: Tipwatch, smtp: SmtpServer, private_redis: PrivateRedis, tmp_path: Path
+) -> None:
+    """Redis dies while a worker is polling and comes back empty: the poll finishes, what it
+    could not queue stays pending in the database, and the sweep delivers it, once."""
+    subscribe_dubrovnik(tipwatch, smtp)
+    env = {
+        **tipwatch.env,
+        "TIPWATCH_BROKER_URL": private_redis.url,
+        "TIPWATCH_RESULT_BACKEND": private_redis.url,
+        "TIPWATCH_EXTRACT_REQUEUE_AFTER": "0",
+        "TIPWATCH_HOST_DELAY": "0.25",  # a slow poll, so that the restart lands in it
+    }
+    log = tmp_path / "worker.log"
+    args = ["worker", "--loglevel=INFO", "--concurrency=2", "--without-gossip", "--without-mingle"]
+    with celery_process(args, env, log, "ready"), celery_client(private_redis.url) as client:
+        client.send_task("tipwatch.poll_source", args=["onu-vienne"], queue="poll")
+        wait_until(
+            lambda: log.read_text(errors="replace").count("as document") >= 3, 120, "archiving"
+        )
+        private_redis.kill()
+        time.sleep(3)
+        private_redis.start()
+
+        def finished() -> bool:
+            (onu,) = [s for s in tipwatch.json("sources") if s["name"] == "onu-vienne"]
+            return onu["last_status"] is not None and onu["last_poll"] is not None
+
+        wait_until(finished, 180, "the poll to finish")
+        (onu,) = [s for s in tipwatch.json("sources") if s["name"] == "onu-vienne"]
+        assert onu["last_status"] == "ok", onu
+        # Redis is back: the sweep (beat's job every few minutes) queues what was lost.
+        wait_until(
+            lambda: log.read_text(errors="replace").count("Connected to redis") >= 2,
+            60,
+            "the worker to reconnect",
+        )
+        client.send_task("tipwatch.sweep_alerts", queue="notify").get(timeout=60)
+        wait_until(lambda: emails_for(smtp, "dubrovnik"), 120, "the dubrovnik email")
+        wait_until(lambda: tipwatch.json("status")["extraction"]["pending"] == 0, 60, "extractions")
+        time.sleep(2)
+    assert len(emails_for(smtp, "dubrovnik")) == 1
+    again = tipwatch.json("poll", "--source", "onu-vienne", "--no-notify")["sources"][0]
+    assert (again["status"], again["new"], again["changed"]) == ("ok", 0, 0), again
+    assert_dubrovnik_archived_once(tipwatch)
