@@ -14,8 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
-from tests.conftest import SmtpServer, Tipwatch, free_port
+from tests.conftest import ROOT, SmtpServer, Tipwatch, free_port
 from tests.test_celery_e2e import (
     assert_dubrovnik_archived_once,
     celery_client,
@@ -212,3 +213,44 @@ def test_broker_restarted_mid_poll_loses_nothing(
     again = tipwatch.json("poll", "--source", "onu-vienne", "--no-notify")["sources"][0]
     assert (again["status"], again["new"], again["changed"]) == ("ok", 0, 0), again
     assert_dubrovnik_archived_once(tipwatch)
+
+
+def test_beat_keeps_its_lock_and_schedule_across_a_broker_restart(
+    tipwatch: Tipwatch, private_redis: PrivateRedis, tmp_path: Path
+) -> None:
+    """Redis restarts empty under a running beat: the beat lock is gone with no other holder,
+    so beat takes it again (instead of stopping) and goes on sending polls."""
+    import redis
+
+    config = yaml.safe_load((ROOT / "config" / "sources.yaml").read_text(encoding="utf-8"))
+    onu = next(s for s in config["sources"] if s["name"] == "onu-vienne")
+    sources = tmp_path / "sources.yaml"
+    sources.write_text(yaml.safe_dump({"sources": [{**onu, "interval_minutes": 0.05}]}))
+    env = {
+        **tipwatch.env,
+        "TIPWATCH_SOURCES": str(sources),
+        "TIPWATCH_BASE_URLS": "{}",
+        "TIPWATCH_BROKER_URL": private_redis.url,
+        "TIPWATCH_RESULT_BACKEND": private_redis.url,
+    }
+    log = tmp_path / "beat.log"
+    args = ["beat", "--loglevel=INFO", f"--schedule={tmp_path / 'celerybeat-schedule'}"]
+    with celery_process(args, env, log, "beat: Starting") as beat:
+        client = redis.Redis.from_url(private_redis.url)
+        try:
+            holder = wait_until(lambda: client.get("tipwatch:beat"), 30, "the beat lock")
+        finally:
+            client.close()
+        private_redis.kill()
+        time.sleep(2)
+        private_redis.start()
+        client = redis.Redis.from_url(private_redis.url)
+        try:
+            assert client.get("tipwatch:beat") is None  # the restart lost it
+            retaken = wait_until(lambda: client.get("tipwatch:beat"), 60, "the lock retaken")
+            assert retaken == holder
+            wait_until(lambda: client.llen("poll") >= 2, 30, "polls sent after the restart")
+        finally:
+            client.close()
+        assert beat.poll() is None, "beat must keep running"
+    assert "taken again" in log.read_text(errors="replace")

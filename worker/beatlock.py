@@ -72,10 +72,24 @@ def _renew(lock: redis.lock.Lock, stop: threading.Event) -> None:
         try:
             lock.reacquire()
         except redis.exceptions.LockNotOwnedError:
-            # It expired (this process stalled past the TTL) and another beat may run now.
+            if _retake(lock):
+                continue
+            # It expired (this process stalled past the TTL) and another beat runs now.
             log.critical("beat lock %s lost to another process: stopping this beat", LOCK_NAME)
             os.kill(os.getpid(), signal.SIGTERM)
             return
         except redis.RedisError as exc:
             # The broker is down: nobody else can take the lock meanwhile; try again later.
             log.warning("could not renew beat lock %s: %s", LOCK_NAME, exc)
+
+
+def _retake(lock: redis.lock.Lock) -> bool:
+    """The lock is gone without another holder (a broker restarted without its data): take it
+    again rather than stop the only beat. False when another beat holds it."""
+    try:
+        retaken = lock.acquire(blocking=False, token=lock.local.token)
+    except redis.RedisError:
+        return True  # the broker is flapping: look again at the next renewal
+    if retaken:
+        log.warning("beat lock %s was gone (broker restarted?): taken again", LOCK_NAME)
+    return bool(retaken)
