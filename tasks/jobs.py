@@ -60,9 +60,12 @@ DATABASE_RETRY: dict[str, Any] = {
 }
 
 
-def queue_deliveries(engine: Engine, document_ids: list[int]) -> None:
-    for alert_id in pending_alert_ids(engine, document_ids):
+def queue_deliveries(engine: Engine, document_ids: list[int] | None = None) -> int:
+    """Queue the delivery of the pending alerts of these documents (None: of every one)."""
+    alert_ids = pending_alert_ids(engine, document_ids)
+    for alert_id in alert_ids:
         deliver_alert_task.delay(alert_id)
+    return len(alert_ids)
 
 
 @app.task(
@@ -135,12 +138,10 @@ def sweep_alerts_task() -> dict[str, int]:
     """Re-queue pending alerts and extractions whose task was lost (e.g. a broker restart)."""
     settings = runtime.settings()
     engine = runtime.engine(settings)
-    alert_ids = pending_alert_ids(engine)
-    for alert_id in alert_ids:
-        deliver_alert_task.delay(alert_id)
+    alerts = queue_deliveries(engine)
     # A pending extraction whose task went missing (a broker restarted without its data) is
     # queued again once it has waited far beyond any normal queue delay.
     document_ids = pending_extractions(engine, settings, idle=settings.extract_requeue_after)
     for document_id in document_ids:
         extract_document_task.delay(document_id)
-    return {"alerts": len(alert_ids), "extractions": len(document_ids)}
+    return {"alerts": alerts, "extractions": len(document_ids)}

@@ -42,6 +42,11 @@ _WRITTEN = (  # pattern, (day group, month group, year group)
 )
 
 
+def as_utc(value: datetime) -> datetime:
+    """A stored datetime as an aware UTC one (SQLite hands back naive values, kept in UTC)."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
 def _month(value: str) -> int:
     return int(value) if value.isdigit() else _MONTHS[value.lower()]
 

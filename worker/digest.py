@@ -14,18 +14,15 @@ from sqlalchemy import func, select, update
 from sqlalchemy.engine import Engine
 
 from config.settings import Settings
+from worker.dates import as_utc
 from worker.notify import Message, redact_url, send, template_env
 from worker.storage.db import session_scope
 from worker.storage.models import Alert, Subscription
 
 
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def next_slot(delivery: str, after: datetime, settings: Settings) -> datetime:
     """The first digest time strictly after ``after``."""
-    after = _aware(after)
+    after = as_utc(after)
     slot = after.replace(hour=settings.digest_hour, minute=0, second=0, microsecond=0)
     if slot <= after:
         slot += timedelta(days=1)

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from config.settings import Settings
 from worker.alerting import match_document
 from worker.archive import BlobMissing, open_blob_store
-from worker.dates import issue_number, parse_date
+from worker.dates import as_utc, issue_number, parse_date
 from worker.extract import Extracted
 from worker.extract_pool import extract_pdf_isolated
 from worker.keywords import extract_keywords
@@ -56,16 +56,19 @@ def choose_title(kind: str, link_title: str | None, extracted: Extracted) -> str
     return link_title or meta
 
 
+def link_issue_number(title: str | None, url: str) -> int | None:
+    """The issue number the link says: its title's, else its file name's."""
+    return issue_number(title) or issue_number(url.rsplit("/", 1)[-1])
+
+
 def apply_extraction(document: Document, extracted: Extracted, settings: Settings) -> None:
     """Fill the fields that come from the text. The values the poll took from the linking
     page (title, date, language) are on the row already and serve as fallbacks."""
     first_page = extracted.pages[0][:600] if extracted.pages else ""
     document.title = choose_title(document.kind, document.title, extracted)
     document.language = extracted.language or document.language
-    document.issue_number = (
-        issue_number(document.title)
-        or issue_number(document.url.rsplit("/", 1)[-1])
-        or (issue_number(first_page) if document.kind == "pdf" else None)
+    document.issue_number = link_issue_number(document.title, document.url) or (
+        issue_number(first_page) if document.kind == "pdf" else None
     )
     document.published_at = document.published_at or parse_date(first_page)
     document.series = series_of(
@@ -143,18 +146,29 @@ def extract_document(engine: Engine, settings: Settings, document_id: int) -> Ex
     now = datetime.now(UTC)
     lease = lease_seconds(settings)
     with session_scope(engine) as session:
+        # Claim the attempt in one conditional UPDATE (as alert delivery claims an alert), so
+        # two tasks for the same document never both extract it.
+        claimed = session.execute(
+            update(Document)
+            .where(
+                Document.id == document_id,
+                Document.extract_status == "pending",
+                or_(
+                    Document.extract_started_at.is_(None),
+                    Document.extract_started_at <= now - timedelta(seconds=lease),
+                ),
+            )
+            .values(extract_attempts=Document.extract_attempts + 1, extract_started_at=now)
+        )
         document = session.get(Document, document_id)
         if document is None:
             return ExtractionOutcome(document_id, "missing")
         if document.extract_status != "pending":
             return ExtractionOutcome(document_id, "done")
-        started = _aware(document.extract_started_at)
-        if started is not None and (now - started).total_seconds() < lease:
-            return ExtractionOutcome(
-                document_id, "busy", retry_in=lease - (now - started).total_seconds() + 1
-            )
-        document.extract_attempts += 1
-        document.extract_started_at = now
+        if not claimed.rowcount:  # type: ignore[attr-defined]
+            assert document.extract_started_at is not None
+            held = (now - as_utc(document.extract_started_at)).total_seconds()
+            return ExtractionOutcome(document_id, "busy", retry_in=lease - held + 1)
         attempts = document.extract_attempts
         sha256 = document.content_sha256
         context = {"source": document.source, "url": document.url, "document_id": document_id}
@@ -228,10 +242,3 @@ def extract_pending(engine: Engine, settings: Settings) -> list[ExtractionOutcom
         extract_document(engine, settings, document_id)
         for document_id in pending_extractions(engine, settings)
     ]
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes (stored in UTC)."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)

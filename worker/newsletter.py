@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from config.settings import SeriesConfig, Settings
+from worker.dates import as_utc
 from worker.storage.models import Document
 
 
@@ -67,10 +68,6 @@ class SeriesStatus:
         }
 
 
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def series_status(
     session: Session, settings: Settings, now: datetime | None = None
 ) -> list[SeriesStatus]:
@@ -94,7 +91,7 @@ def series_status(
         status.issues = len({r.issue_number for r in rows})
         status.latest_issue = max(r.issue_number for r in rows)
         latest = [r for r in rows if r.issue_number == status.latest_issue]
-        dates = [_aware(r.published_at) for r in latest if r.published_at]
+        dates = [as_utc(r.published_at) for r in latest if r.published_at]
         status.latest_date = min(dates) if dates else None
         status.languages = sorted({r.language for r in latest if r.language})
         if status.latest_date:

@@ -27,7 +27,7 @@ from worker.dates import issue_number
 from worker.discover import Link, Page, SourceKind, kind_for
 from worker.extract import Extracted, extract_html, sniff_kind
 from worker.extract_pool import extract_pdf_isolated
-from worker.extraction import apply_extraction, create_alerts
+from worker.extraction import apply_extraction, create_alerts, link_issue_number
 from worker.fetch import Fetcher, FetchError, FetchRecord, FetchResult, HostPacer
 from worker.ratelimit import make_pacer
 from worker.storage.db import session_scope
@@ -446,7 +446,7 @@ class SourcePoll:
             media_type=result.media_type or None,
             title=title,
             language=link.language or self.source.language,
-            issue_number=issue_number(title) or issue_number(result.url.rsplit("/", 1)[-1]),
+            issue_number=link_issue_number(title, result.url),
             published_at=link.published_at,
             fetched_at=result.fetched_at,
             size_bytes=result.size,
