@@ -13,14 +13,20 @@ RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 
 WORKDIR /src
-# Only what the distribution needs (no tests/, no dev extras): see .dockerignore too.
+# The dependencies first, exactly as locked: every version pinned and every file checked against
+# its sha256, so a build next month installs the set the tests ran against. requirements.lock is
+# uv.lock exported with the s3 extra (the archive in S3-compatible object storage,
+# TIPWATCH_BLOB_URL) and without the dev extra; `make lock` writes it.
+COPY requirements.lock ./
+RUN pip install --require-hashes --no-deps -r requirements.lock
+# Then the project itself, without resolving anything (no tests/, no dev extras): see
+# .dockerignore too. `pip check` fails the build if the lock misses a dependency.
 COPY pyproject.toml README.md ./
 COPY worker/ worker/
 COPY tasks/ tasks/
 COPY config/ config/
 COPY seeds/ seeds/
-# The s3 extra: the archive can live in S3-compatible object storage (TIPWATCH_BLOB_URL).
-RUN pip install ".[s3]" && python -m compileall -q /opt/venv
+RUN pip install --no-deps . && pip check && python -m compileall -q /opt/venv
 
 # --- runtime -----------------------------------------------------------------------------------
 FROM python:3.11-slim
