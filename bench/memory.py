@@ -12,6 +12,13 @@ also count the parent's memory at fork, which Linux keeps across exec):
 
 The streamed path's peak above the floor must stay below 64 MiB whatever the file's size, and
 both paths must archive the same sha256.
+
+A second table polls a hostile site (tests/hostile_site.py) with the real pipeline:
+
+- a **300 MB HTML listing**: the poll refuses it past ``max_page_bytes`` while it streams;
+  the baseline reads it whole and parses it, as polls did before that cap;
+- a **page linking 10,000 PDFs**: the poll takes ``max_documents_per_page`` of them; the
+  baseline is the same poll with the budgets lifted (every link requested).
 """
 
 from __future__ import annotations
@@ -73,13 +80,88 @@ def child(mode: str, url: str, workdir: str) -> None:
     print(json.dumps(out))
 
 
+def poll_child(mode: str, url: str, workdir: str) -> None:
+    """Runs in the subprocess: poll the hostile listing at ``url`` the ``mode`` way."""
+    import time
+
+    from config.settings import Settings, SourceConfig
+    from worker.discover import Page, kind_for
+    from worker.pipeline import poll_source
+    from worker.storage.db import get_engine
+
+    out: dict[str, object] = {"mode": mode}
+    started = time.monotonic()
+    base, _, path = url.partition("/list")
+    if mode == "parse in memory":
+        import httpx
+
+        response = httpx.get(url, timeout=600)
+        page = Page(url, response.content, "text/html", "utf-8")
+        out["links"] = len(kind_for("html").parse_entry(page))
+    else:
+        unbounded = mode == "poll, no budgets"
+        limits = {"max_documents_per_page": 10**6, "max_documents": 10**6} if unbounded else {}
+        settings = Settings(data_dir=Path(workdir), host_delay=0)
+        source = SourceConfig(
+            name="hostile", kind="html", base_url=base, listings=[f"list{path}"], **limits
+        )
+        engine = get_engine(settings.resolved_database_url)
+        report = poll_source(engine, settings, source)
+        out["status"] = report.status
+        out["requests"] = report.new + report.changed + report.unchanged + report.failed
+    out["seconds"] = time.monotonic() - started
+    out["maxrss_kib"] = peak_rss_kib()
+    print(json.dumps(out))
+
+
+def hostile_rows(tmp: Path, smoke: bool) -> list[str]:
+    from tests.hostile_site import HostileSite, huge_html, links_page, static
+
+    size = (12 if smoke else 300) * MIB
+    links = 300 if smoke else 10_000
+    routes = {"/list-huge": huge_html(size), "/list-links": static(links_page(links))}
+    rows = []
+    with HostileSite(routes) as site:
+        floor = _measure("imports only", site.url("/"), tmp / "hostile-floor")
+        base = floor["maxrss_kib"] / 1024
+        for label, path, modes in (
+            (f"{size // MIB} MB HTML listing", "/list-huge", ("poll", "parse in memory")),
+            (f"{links:,} PDF links", "/list-links", ("poll", "poll, no budgets")),
+        ):
+            ours, baseline = (
+                _measure(mode, site.url(path), tmp / f"{mode}{path}".replace(" ", "-"))
+                for mode in modes
+            )
+            ours_mib, baseline_mib = ours["maxrss_kib"] / 1024, baseline["maxrss_kib"] / 1024
+            if "requests" in baseline:
+                detail = f"{ours['requests']:,} vs {baseline['requests']:,} document requests"
+            else:
+                detail = f"{ours['status']}, refused vs {baseline['links']:,} links parsed"
+            rows.append(
+                f"| {label} | {ours_mib:,.0f} ({ours_mib - base:+,.0f}) | {ours['seconds']:.1f} "
+                f"| {modes[1]}: {baseline_mib:,.0f} ({baseline_mib - base:+,.0f}) "
+                f"| {baseline['seconds']:.1f} "
+                f"| {(baseline_mib - base) / max(ours_mib - base, 1):,.1f}× | {detail} |"
+            )
+    return [
+        "",
+        f"A poll of a hostile site (imports-only floor {base:,.0f} MiB): peak RSS MiB (above "
+        "floor) and seconds, the pipeline as it is vs its baseline.",
+        "",
+        "| page | poll peak | poll s | baseline peak | baseline s | memory ratio (above floor) "
+        "| what happened |",
+        "|---|---|---|---|---|---|---|",
+        *rows,
+    ]
+
+
 def _measure(mode: str, url: str, workdir: Path) -> dict:
     workdir.mkdir(parents=True, exist_ok=True)
     done = subprocess.run(
         [sys.executable, "-m", "bench.memory", mode, url, str(workdir)],
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=1800,
         cwd=Path(__file__).resolve().parent.parent,
     )
     if done.returncode != 0:
@@ -103,6 +185,7 @@ def run(smoke: bool = False) -> str:
             assert streamed["sha256"] == naive["sha256"], (streamed, naive)
             assert streamed["kind"] == naive["kind"] == "pdf"
             rows.append((mb, streamed, naive))
+        hostile = hostile_rows(Path(tmp), smoke)
     base = floor["maxrss_kib"] / 1024
     lines = [
         f"Peak RSS of a fresh Python process archiving `/_fault/big.pdf?mb=N` from the replica; "
@@ -123,6 +206,7 @@ def run(smoke: bool = False) -> str:
         "",
         "Both paths archive the same bytes (same sha256 and size, sniffed as PDF). The streamed "
         "path is asserted to stay within 64 MiB above the floor.",
+        *hostile,
     ]
     return "\n".join(lines)
 
@@ -137,6 +221,8 @@ if __name__ == "__main__":
         import worker.fetch  # noqa: F401
 
         print(json.dumps({"maxrss_kib": peak_rss_kib()}))
-    else:
+    elif mode in ("streamed", "in memory"):
         child(mode, url, workdir)
+    else:
+        poll_child(mode, url, workdir)
     sys.stdout.flush()

@@ -17,10 +17,14 @@ from urllib.parse import urlsplit, urlunsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
 
 CONFIG_DIR = Path(__file__).resolve().parent
 DEFAULT_SOURCES = CONFIG_DIR / "sources.yaml"
 VERSION = "0.1.0"
+ENV_PREFIX = "TIPWATCH_"
+ENV_FILE = ".env"
+LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 
 
 def _default_data_dir() -> Path:
@@ -59,7 +63,7 @@ class SeriesConfig(BaseModel):
 class SourceConfig(BaseModel):
     """One polled site section. Paths in ``feeds`` and ``listings`` are relative to ``base_url``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
     kind: str
@@ -72,6 +76,9 @@ class SourceConfig(BaseModel):
     max_depth: int = Field(default=2, ge=0, le=5)
     max_pages: int = Field(default=3, ge=1, le=100)
     max_items: int = Field(default=200, ge=1)
+    # Fan-out budgets: a page linking thousands of files must not cost thousands of requests.
+    max_documents_per_page: int = Field(default=100, ge=1)  # documents taken from one page
+    max_documents: int = Field(default=300, ge=1)  # documents fetched in one poll
     language: Literal["en", "fr"] | None = None
     enabled: bool = True
     options: dict[str, Any] = {}
@@ -105,7 +112,10 @@ class SourceConfig(BaseModel):
 class Settings(BaseSettings):
     """Process-wide settings, read from ``TIPWATCH_*`` environment variables."""
 
-    model_config = SettingsConfigDict(env_prefix="TIPWATCH_", env_file=".env", extra="ignore")
+    # allow_inf_nan: every number must be finite (a delay of "inf" would stall polling forever)
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=ENV_FILE, extra="ignore", allow_inf_nan=False
+    )
 
     data_dir: Path = Field(default_factory=_default_data_dir)
     database_url: str | None = None
@@ -120,12 +130,18 @@ class Settings(BaseSettings):
     templates_dir: Path | None = None
     user_agent_contact: str = ""
     web_base_url: str = "http://localhost:8000"
-    http_timeout: float = Field(default=30.0, gt=0)
+    http_timeout: float = Field(default=30.0, gt=0, le=3600)
     max_download_bytes: int = Field(default=512 * 1024 * 1024, gt=0)
+    # an HTML page or feed is parsed in memory (~20x its size): larger ones are refused
+    max_page_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    download_deadline: float = Field(default=300.0, gt=0)  # seconds for one whole download
+    # seconds for one poll of one source; what is left waits for the next poll (below the
+    # Celery task's soft time limit)
+    poll_deadline: float = Field(default=2400.0, gt=0)
     extract_timeout: float = Field(default=120.0, gt=0)  # seconds per PDF
     # seconds a PDF may wait on the extract queue before the sweeper assumes its task was lost
     extract_requeue_after: float = Field(default=1800.0, ge=0)
-    host_delay: float = Field(default=1.0, ge=0)
+    host_delay: float = Field(default=1.0, ge=0, le=3600)
     rate_limit_url: str | None = None  # Redis shared by all workers for host_delay
     notify_max_attempts: int = Field(default=5, ge=1)
     notify_claim_lease: float = Field(default=600, gt=0)  # seconds before a stuck send is retried
@@ -133,6 +149,43 @@ class Settings(BaseSettings):
     digest_weekday: int = Field(default=0, ge=0, le=6)  # weekly digests: 0 = Monday
     log_format: Literal["console", "json"] = "console"
     log_level: str = "INFO"
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        if value.strip().upper() not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+        return value.strip().upper()
+
+    @field_validator("database_url", "broker_url", "result_backend", "rate_limit_url", "blob_url")
+    @classmethod
+    def _service_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", value):
+            raise ValueError("must be a URL such as scheme://host/…")
+        return value
+
+    @field_validator("web_base_url", "blob_endpoint")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ValueError("must be an absolute http(s) URL")
+        return value
+
+    @field_validator("user_agent_contact")
+    @classmethod
+    def _header_safe(cls, value: str) -> str:
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise ValueError("must not contain control characters (it goes into an HTTP header)")
+        return value
+
+    @field_validator("templates_dir")
+    @classmethod
+    def _directory(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_dir():
+            raise ValueError("not a directory")
+        return value
 
     @property
     def resolved_database_url(self) -> str:
@@ -174,8 +227,13 @@ def load_sources(path: Path, base_urls: dict[str, str] | None = None) -> list[So
 
     try:
         raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read sources file: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: cannot read sources file (TIPWATCH_SOURCES): not UTF-8 text"
+            f" (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})"
+        ) from exc
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read sources file (TIPWATCH_SOURCES): {exc}") from exc
     entries = raw.get("sources") if isinstance(raw, dict) else None
     if not isinstance(entries, list):
         raise ConfigError(f"{path}: expected a top-level 'sources:' list")
@@ -246,5 +304,45 @@ def _apply_overrides(
 
 
 def get_settings(**overrides: Any) -> Settings:
-    """Build settings from the environment; keyword overrides win (used by tests and the CLI)."""
-    return Settings(**overrides)
+    """Build settings from the environment; keyword overrides win (used by tests and the CLI).
+
+    An invalid value is a :class:`ConfigError` naming its variable (and the ``.env`` file when
+    it came from there) instead of pydantic's multi-line report.
+    """
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError("; ".join(_validation_problem(e) for e in exc.errors())) from exc
+    except SettingsError as exc:  # a complex value (TIPWATCH_BASE_URLS) that is not JSON
+        found = re.search(r'field "(\w+)"', str(exc))
+        where = env_origin(found.group(1)) if found else f"{ENV_PREFIX}*"
+        cause = f": {exc.__cause__}" if exc.__cause__ else ""
+        raise ConfigError(f"{where}: not valid JSON{cause}") from exc
+
+
+def env_origin(field: str) -> str:
+    """Where a setting comes from, for messages: ``TIPWATCH_X`` or ``TIPWATCH_X (in /…/.env)``."""
+    name = f"{ENV_PREFIX}{field}".upper()
+    if any(key.upper() == name for key in os.environ):
+        return name
+    env_file = Path(ENV_FILE)
+    if env_file.is_file():
+        from dotenv import dotenv_values
+
+        try:
+            if any(key.upper() == name for key in dotenv_values(env_file)):
+                return f"{name} (in {env_file.resolve()})"
+        except (OSError, ValueError):
+            pass
+    return name
+
+
+def _validation_problem(error: Any) -> str:
+    field, *inner = error["loc"] or ("?",)
+    where = env_origin(str(field)) + "".join(f"[{part}]" for part in inner)
+    message = error["msg"].removeprefix("Value error, ")
+    value = error.get("input")
+    # the value, unless it may carry a password (a URL) or is not one (a missing field)
+    if isinstance(value, str | int | float) and "url" not in str(field) and not inner:
+        message += f" (got {str(value)[:100]!r})"
+    return f"{where}: {message}"

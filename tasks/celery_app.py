@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
 from celery import Celery
@@ -14,6 +15,7 @@ from celery.signals import (
 )
 from kombu import Exchange, Queue
 
+from config.settings import ConfigError
 from tasks.schedule import beat_schedule
 from worker import runtime
 from worker.extraction import lease_seconds
@@ -51,7 +53,12 @@ def _tolerate_collected_transport() -> None:
 
 def make_app() -> Celery:
     _tolerate_collected_transport()
-    settings = runtime.settings()
+    try:
+        settings = runtime.settings()
+        settings.source_list  # noqa: B018 - validate the sources file up front
+    except ConfigError as exc:  # the worker or beat would fail on it anyway: say why, once
+        sys.stderr.write(f"configuration error: {exc}\n")
+        raise SystemExit(2) from exc
     app = Celery("tipwatch", broker=settings.broker_url, backend=settings.resolved_result_backend)
     app.conf.update(
         task_queues=[Queue(name, Exchange(name), routing_key=name) for name in QUEUES],

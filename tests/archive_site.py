@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -199,29 +200,33 @@ def mini_tipwatch(site: MiniSite, tmp_path: Path, **extra: str) -> Tipwatch:
 def running_web(tipwatch: Tipwatch) -> Iterator[str]:
     """``tipwatch web`` on a free loopback port; yields its base URL."""
     port = free_port()
-    proc = subprocess.Popen(
-        [str(BIN / "tipwatch"), "web", "--host", "127.0.0.1", "--port", str(port)],
-        env=tipwatch.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        else:
+    # Its output goes to a file: a pipe nobody reads fills up and blocks the server.
+    with tempfile.TemporaryFile(mode="w+") as output:
+        proc = subprocess.Popen(
+            [str(BIN / "tipwatch"), "web", "--host", "127.0.0.1", "--port", str(port)],
+            env=tipwatch.env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                try:
+                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.2)
+            else:
+                proc.terminate()
+                proc.wait(10)
+                output.seek(0)
+                pytest.fail(f"web did not start:\n{output.read()}")
+            yield base
+        finally:
             proc.terminate()
-            pytest.fail(f"web did not start:\n{proc.communicate(timeout=10)[0]}")
-        yield base
-    finally:
-        proc.terminate()
-        proc.wait(10)
+            proc.wait(10)
 
 
 @pytest.fixture

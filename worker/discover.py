@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any, ClassVar, Literal
 
 import feedparser
@@ -18,6 +19,7 @@ import soupsieve
 from bs4 import BeautifulSoup, Tag
 
 from worker.dates import parse_date
+from worker.extract import decode_html
 from worker.urls import absolute_url, looks_like_pdf
 
 LinkRole = Literal["item", "document", "page"]
@@ -51,8 +53,13 @@ class Page:
             and (b"<rss" in self.body[:2048].lower() or b"<feed" in self.body[:2048].lower())
         ) or head.startswith((b"<rss", b"<feed"))
 
+    @cached_property
+    def html(self) -> str:
+        """The page decoded exactly as extraction decodes it: one charset rule for both."""
+        return decode_html(self.body, self.charset)
+
     def soup(self) -> BeautifulSoup:
-        return BeautifulSoup(self.body, "lxml", from_encoding=self.charset)
+        return BeautifulSoup(self.html, "lxml")
 
 
 _KINDS: dict[str, type[SourceKind]] = {}

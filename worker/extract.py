@@ -6,6 +6,7 @@ process pool used by the in-process poll), never in threads.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -92,15 +93,152 @@ def extract_pdf(path: Path) -> Extracted:
     return result
 
 
-def decode_html(body: bytes, charset: str | None) -> str:
-    """Decode with the declared charset, falling back to the page's own meta, then cp1252."""
-    from bs4.dammit import UnicodeDammit
+# -- charsets ---------------------------------------------------------------------------------
+#
+# One decoding for every HTML page, whether discovery reads its links or extraction its text.
+# A declaration is trusted when it names a real web encoding and the bytes do not contradict
+# it: the HTTP header's, else the page's <meta>, else its XML declaration (a byte order mark
+# beats them all, as in browsers). Without one, UTF-8 when the bytes are UTF-8 (a few bad bytes
+# become U+FFFD, the rest stays right), else charset detection, which prefers windows-1252
+# among equally likely answers as browsers in western locales do.
 
-    encodings = [charset] if charset else []
-    dammit = UnicodeDammit(body, known_definite_encodings=encodings, is_html=True)
-    if dammit.unicode_markup is not None:
-        return dammit.unicode_markup
-    return body.decode("cp1252", errors="replace")
+_BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
+_META_CHARSET = re.compile(rb"<meta\b[^>]*?\bcharset\s*=\s*[\"']?\s*([-\w.:]+)", re.IGNORECASE)
+_XML_ENCODING = re.compile(rb"\A\s*<\?xml\b[^>]*?\bencoding\s*=\s*[\"']([-\w.:]+)[\"']")
+_PRESCAN_BYTES = 4096
+# The encodings of the web (WHATWG Encoding Standard), by Python codec name. Anything else a
+# page declares (utf-7, rot13, base64, "undefined") is ignored, as browsers ignore it.
+_WEB_ENCODINGS = frozenset(
+    {
+        "utf-8",
+        "utf-16-le",
+        "utf-16-be",
+        "cp866",
+        *(f"iso8859-{n}" for n in (2, 3, 4, 5, 6, 7, 8, 10, 13, 14, 15, 16)),
+        "koi8-r",
+        "koi8-u",
+        "mac-roman",
+        "mac-cyrillic",
+        "cp874",
+        *(f"cp{n}" for n in range(1250, 1259)),
+        "gb18030",
+        "big5hkscs",
+        "euc_jp",
+        "iso2022_jp",
+        "cp932",
+        "cp949",
+    }
+)
+# Labels Python does not know, and encodings browsers read as another (mostly a superset): a
+# page declared ISO-8859-1 (or ASCII) is decoded as windows-1252, so its ’ – œ € are letters
+# and punctuation, not C1 control characters; a bare "UTF-16" is little-endian.
+_LABELS = {
+    "unicode-1-1-utf-8": "utf-8",
+    "x-cp1252": "cp1252",
+    "windows-874": "cp874",
+    "iso-8859-8-i": "iso8859-8",
+    "mac": "mac-roman",
+    "x-mac-roman": "mac-roman",
+    "x-mac-cyrillic": "mac-cyrillic",
+    "x-gbk": "gb18030",
+    "windows-31j": "cp932",
+    "x-sjis": "cp932",
+}
+_SUPERSETS = {
+    "ascii": "cp1252",
+    "iso8859-1": "cp1252",
+    "iso8859-9": "cp1254",
+    "iso8859-11": "cp874",
+    "tis-620": "cp874",
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+    "big5": "big5hkscs",
+    "shift_jis": "cp932",
+    "euc_kr": "cp949",
+    "utf-16": "utf-16-le",
+}
+
+
+def web_encoding(label: str | bytes | None) -> str | None:
+    """The Python codec for a declared charset label, or None when it is no web encoding."""
+    if isinstance(label, bytes):
+        label = label.decode("ascii", "replace")
+    key = (label or "").strip().strip("\"'").strip().lower()[:40]
+    if not key:
+        return None
+    name = _LABELS.get(key)
+    if name is None:
+        try:
+            name = codecs.lookup(key).name
+        except LookupError:
+            return None
+    name = _SUPERSETS.get(name, name)
+    return name if name in _WEB_ENCODINGS else None
+
+
+def _mostly_utf8(body: bytes) -> str | None:
+    """The body as UTF-8 when most of its non-ASCII characters decode as UTF-8: invalid
+    sequences become U+FFFD one by one. None when it is rather another encoding."""
+    text = body.decode("utf-8", errors="replace")
+    bad = text.count("\ufffd") - body.count("\ufffd".encode())
+    if bad == 0:
+        return text
+    good = len(text) - len(text.encode("ascii", "ignore")) - text.count("\ufffd")
+    return text if good >= bad else None
+
+
+def _declared(body: bytes, codec: str) -> str | None:
+    """The body in its declared encoding, or None when the bytes say the declaration is wrong
+    (a page "in UTF-8" that is not, one "in windows-1252" that is valid non-ASCII UTF-8)."""
+    if codec == "utf-8":
+        return _mostly_utf8(body)
+    if codec.startswith("utf-16"):
+        if b"\x00" not in body[:_PRESCAN_BYTES]:
+            return None  # ASCII markup: not UTF-16 whatever the header says
+        return body.decode(codec, errors="replace")
+    try:
+        as_utf8 = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return body.decode(codec, errors="replace")
+    return None if not as_utf8.isascii() else body.decode(codec, errors="replace")
+
+
+def _detected(body: bytes) -> str:
+    """The likeliest web encoding of undeclared, non-UTF-8 bytes."""
+    from charset_normalizer import from_bytes
+
+    matches = from_bytes(body, cp_isolation=sorted(_WEB_ENCODINGS - {"utf-8"}))
+    best = matches.best()
+    if best is None:
+        return "cp1252"
+    # charset_normalizer may rank windows-1250 first for French ("ętres" for "êtres"): as
+    # clean a decoding, and a language fit that short pages make noisy. Windows-1252 wins such
+    # near-ties; where it decodes to a mess (Polish, Czech) it is no candidate at all.
+    for match in matches:
+        as_good = match.chaos <= best.chaos + 0.01 and match.coherence >= best.coherence - 0.1
+        if as_good and "cp1252" in {web_encoding(c) for c in match.could_be_from_charset}:
+            return "cp1252"
+    found = (web_encoding(m.encoding) for m in matches)
+    return next((c for c in found if c), "cp1252")
+
+
+def decode_html(body: bytes, charset: str | None = None) -> str:
+    """An HTML page's text: ``charset`` is the HTTP header's; see the rules above."""
+    for bom, unicode in _BOMS:
+        if body.startswith(bom):
+            return body[len(bom) :].decode(unicode, errors="replace")
+    head = body[:_PRESCAN_BYTES]
+    meta = _META_CHARSET.search(head)
+    xml = _XML_ENCODING.search(head)
+    header = web_encoding(charset)
+    in_page = [web_encoding(found[1]) for found in (meta, xml) if found]
+    # A declaration readable in the page's own ASCII markup cannot mean UTF-16 (WHATWG).
+    in_page = ["utf-8" if c and c.startswith("utf-16") else c for c in in_page]
+    for codec in (header, *in_page):
+        if codec and (text := _declared(body, codec)) is not None:
+            return text
+    utf8 = _mostly_utf8(body)
+    return utf8 if utf8 is not None else body.decode(_detected(body), errors="replace")
 
 
 def extract_html(body: bytes, url: str, charset: str | None = None) -> Extracted:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -32,7 +32,8 @@ from worker.extract_pool import extract_pdf_isolated
 from worker.keywords import extract_keywords
 from worker.newsletter import series_of
 from worker.storage.db import session_scope
-from worker.storage.models import Alert, Document, DocumentPage, Subscription
+from worker.storage.models import Alert, Document, DocumentLink, DocumentPage, Subscription
+from worker.storage.repo import insert_missing
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,44 @@ def choose_title(kind: str, link_title: str | None, extracted: Extracted) -> str
 def link_issue_number(title: str | None, url: str) -> int | None:
     """The issue number the link says: its title's, else its file name's."""
     return issue_number(title) or issue_number(url.rsplit("/", 1)[-1])
+
+
+def same_text(previous_text_sha256: str | None, extracted: Extracted) -> bool:
+    """True when new bytes say nothing new: the previous version's text, read without error.
+
+    Identity of a version is its text, not its bytes: an article page whose furniture changes,
+    or a PDF re-rendered on every request (a timestamp inside), must not become a new version
+    and a new alert at every poll. A text-less new version alerts nobody either."""
+    return (
+        previous_text_sha256 is not None
+        and extracted.error is None
+        and previous_text_sha256 == extracted.text_sha256
+    )
+
+
+def fold_into_previous(session: Session, document: Document, previous: Document) -> None:
+    """Drop a pending version found to repeat ``previous``: its links become the previous
+    version's, so the URL stays attached to the archived text; its bytes stay in the blob
+    store for a later 304 to be answered from."""
+    for link in document.links:
+        insert_missing(
+            session,
+            DocumentLink,
+            {
+                "document_id": previous.id,
+                "source": link.source,
+                "url": link.url,
+                "canonical_url": link.canonical_url,
+                "found_on": link.found_on,
+            },
+            conflict=("document_id", "canonical_url", "found_on"),
+        )
+    session.execute(
+        update(Document).where(Document.previous_id == document.id).values(previous_id=previous.id)
+    )
+    session.execute(delete(DocumentLink).where(DocumentLink.document_id == document.id))
+    session.expunge(document)
+    session.execute(delete(Document).where(Document.id == document.id))
 
 
 def apply_extraction(document: Document, extracted: Extracted, settings: Settings) -> None:
@@ -123,7 +162,8 @@ class ExtractionOutcome:
 
     ``status``: ``extracted``; ``done`` (already extracted: a duplicate task); ``missing`` (no
     such document); ``busy`` (another attempt holds the lease: look again after ``retry_in``
-    seconds); ``gave-up`` (archived with an error after too many crashed attempts).
+    seconds); ``gave-up`` (archived with an error after too many crashed attempts);
+    ``same-text`` (new bytes, the previous version's text: folded into that version).
     """
 
     document_id: int
@@ -189,6 +229,13 @@ def extract_document(engine: Engine, settings: Settings, document_id: int) -> Ex
             return ExtractionOutcome(document_id, "done")  # another attempt finished first
         document = session.get(Document, document_id)
         assert document is not None
+        previous = session.get(Document, document.previous_id) if document.previous_id else None
+        if previous is not None and same_text(previous.text_sha256, extracted):
+            fold_into_previous(session, document, previous)
+            log.info(
+                "document %s repeats version %s: folded", document_id, previous.id, extra=context
+            )
+            return ExtractionOutcome(document_id, "same-text")
         apply_extraction(document, extracted, settings)
         alerts = create_alerts(session, document, extracted.pages)
     status = "gave-up" if attempts > MAX_ATTEMPTS else "extracted"

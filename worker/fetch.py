@@ -4,6 +4,11 @@ Every request goes through :class:`Fetcher`: it refuses hosts outside the source
 on redirects), obeys robots.txt, spaces requests per host, sends conditional GETs, streams
 bodies to disk under a size cap while hashing them, and retries transient failures.
 
+``httpx.Timeout`` bounds each socket read, not a whole download: a server trickling one byte
+every few seconds would never time out. Each :meth:`Fetcher.get` therefore runs under a
+:class:`Deadline` that shuts the client's sockets down when the exchange (redirects and
+retries included) outlives it, whatever phase it is in: connect, headers or body.
+
 Request spacing is delegated to a pacer: :class:`HostPacer` spaces one process's requests;
 :class:`worker.ratelimit.RedisHostPacer` spaces every worker process's requests to a host.
 """
@@ -13,10 +18,13 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import logging
+import socket
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,6 +49,8 @@ CHUNK = 64 * 1024
 MAX_BACKOFF = 30.0  # seconds, exponential backoff between retries
 MAX_RETRY_AFTER = 60.0  # seconds, the longest Retry-After honoured
 MAX_CRAWL_DELAY = 60.0  # seconds, the longest robots.txt Crawl-delay honoured
+MAX_ROBOTS_BYTES = 512 * 1024  # a larger robots.txt is ignored (Google reads 500 KiB)
+SPOOL_PREFIX = "fetch-"
 
 
 class FetchError(Exception):
@@ -54,6 +64,7 @@ class FetchError(Exception):
         *,
         retryable: bool = False,
         retry_after: float | None = None,
+        timed_out: bool = False,
     ) -> None:
         super().__init__(f"{url}: {reason}")
         self.url = url
@@ -61,6 +72,7 @@ class FetchError(Exception):
         self.status_code = status_code
         self.retryable = retryable  # a transient failure: timeouts, resets, 429 and 5xx
         self.retry_after = retry_after
+        self.timed_out = timed_out  # the host was too slow: a read timeout or the deadline
 
 
 @dataclass
@@ -103,6 +115,30 @@ class FetchResult:
             self.path.unlink(missing_ok=True)
             self.path = None
 
+    def __enter__(self) -> FetchResult:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Whatever happens to the body (archived, refused, a crash), its spool file goes:
+        whoever keeps the bytes moves the file away and clears ``path`` first."""
+        self.discard()
+
+
+def clean_spool(spool_dir: Path, older_than: float) -> int:
+    """Remove spool files untouched for ``older_than`` seconds: bodies of a killed process.
+
+    A download in progress writes its file at every chunk and a finished one is consumed
+    within the extraction timeout, so an old file is an orphan. Returns how many went.
+    """
+    removed = 0
+    limit = time.time() - older_than
+    for path in spool_dir.glob(f"{SPOOL_PREFIX}*"):
+        with suppress(OSError):
+            if path.stat().st_mtime < limit:
+                path.unlink()
+                removed += 1
+    return removed
+
 
 @dataclass
 class FetchRecord:
@@ -142,6 +178,40 @@ class HostPacer:
             time.sleep(start - now)
 
 
+class Deadline:
+    """A wall-clock limit on one whole HTTP exchange, enforced from a timer thread.
+
+    When it expires, every socket the client opened is shut down, which wakes a read blocked
+    in any phase (connect, headers, body) with an error; the fetcher then reports the
+    deadline. Sockets are learnt from httpcore's ``trace`` extension as connections open, so
+    a kept-alive connection reused by a later request is covered too.
+    """
+
+    def __init__(self, seconds: float, sockets: weakref.WeakSet[socket.socket]) -> None:
+        self.seconds = seconds
+        self.expired = False
+        self._sockets = sockets
+        self._ends = time.monotonic() + seconds
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def remaining(self) -> float:
+        return self._ends - time.monotonic()
+
+    def _expire(self) -> None:
+        self.expired = True
+        for sock in list(self._sockets):
+            with suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def __enter__(self) -> Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+
 class Fetcher:
     """HTTP client bound to one source's allowed hosts."""
 
@@ -152,6 +222,7 @@ class Fetcher:
         user_agent: str,
         timeout: float = 30.0,
         max_bytes: int = 512 * 1024 * 1024,
+        deadline: float = 300.0,
         pacer: HostPacer | None = None,
         retries: int = 2,
         spool_dir: Path | None = None,
@@ -160,6 +231,9 @@ class Fetcher:
         self.allowed_netlocs = allowed_netlocs
         self.user_agent = user_agent
         self.max_bytes = max_bytes
+        self.deadline = deadline
+        self._sockets: weakref.WeakSet[socket.socket] = weakref.WeakSet()
+        self._deadline: Deadline | None = None
         self.pacer = pacer or HostPacer(0)
         self.retries = retries
         self.spool_dir = spool_dir
@@ -184,11 +258,22 @@ class Fetcher:
     # -- public -------------------------------------------------------------------------
 
     def get(
-        self, url: str, *, etag: str | None = None, last_modified: str | None = None
+        self,
+        url: str,
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        max_bytes: int | None = None,
+        max_text_bytes: int | None = None,
     ) -> FetchResult:
-        """GET ``url`` (conditionally when validators are given); raise FetchError on failure."""
+        """GET ``url`` (conditionally when validators are given); raise FetchError on failure.
+
+        The body is refused past ``max_bytes`` (default: the fetcher's cap), or past
+        ``max_text_bytes`` when the server says it is text, HTML or XML (a page to be parsed in
+        memory, not a file to be archived). The whole exchange, robots.txt, redirects and
+        retries included, ends at the fetcher's deadline.
+        """
         self._check_allowed(url)
-        self._check_robots(url)
         headers = {}
         if etag:
             headers["If-None-Match"] = etag
@@ -201,7 +286,14 @@ class Fetcher:
             before_sleep=_log_retry,
             reraise=True,
         )
-        return retrying(self._get_following_redirects, url, headers)
+        limit = self.max_bytes if max_bytes is None else max_bytes
+        with Deadline(self.deadline, self._sockets) as deadline:
+            self._deadline = deadline
+            try:
+                self._check_robots(url)
+                return retrying(self._get_following_redirects, url, headers, limit, max_text_bytes)
+            finally:
+                self._deadline = None
 
     # -- internals ------------------------------------------------------------------------
 
@@ -222,26 +314,62 @@ class Fetcher:
             raise FetchError(url, "disallowed by robots.txt")
 
     def _load_robots(self, url: str) -> Protego | None:
+        """The host's rules; none when robots.txt is missing, unreadable or oversized (read as
+        a stream under a cap, within the request's deadline)."""
         robots_url = httpx.URL(url).copy_with(path="/robots.txt", query=None, fragment=None)
+        body = bytearray()
         try:
             self._pace(url)
-            response = self.client.get(robots_url)
+            with self.client.stream("GET", robots_url, extensions=self._extensions()) as response:
+                if response.status_code >= 400:
+                    return None
+                for chunk in response.iter_bytes(CHUNK):
+                    body += chunk
+                    if len(body) > MAX_ROBOTS_BYTES:
+                        return None
         except httpx.HTTPError:
+            if self._deadline is not None and self._deadline.expired:
+                raise self._deadline_error(url) from None
             return None  # unreachable robots.txt: the page fetch itself will report the error
-        if response.status_code >= 400 or len(response.content) > 512 * 1024:
-            return None
-        return Protego.parse(response.text)
+        return Protego.parse(body.decode("utf-8", errors="replace"))
+
+    # -- the deadline ---------------------------------------------------------------------
+
+    def _extensions(self) -> dict[str, object]:
+        return {"trace": self._trace}
+
+    def _trace(self, event: str, info: dict[str, object]) -> None:
+        """httpcore's trace hook: remember each new connection's socket for the deadline."""
+        if event in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
+            stream = info.get("return_value")
+            sock = getattr(stream, "get_extra_info", lambda _: None)("socket")
+            if isinstance(sock, socket.socket):
+                self._sockets.add(sock)
+
+    def _check_deadline(self, url: str) -> None:
+        if self._deadline is not None and self._deadline.remaining() <= 0:
+            raise self._deadline_error(url)
+
+    def _deadline_error(self, url: str) -> FetchError:
+        return FetchError(
+            url,
+            f"timed out: the download took longer than {self.deadline:g} s"
+            " (TIPWATCH_DOWNLOAD_DEADLINE)",
+            timed_out=True,
+        )
 
     def _pace(self, url: str) -> None:
         """Wait for this host's turn (host delay, or its robots.txt Crawl-delay if longer)."""
         host = netloc(url)
         self.pacer.wait(host, self._crawl_delay.get(host))
 
-    def _get_following_redirects(self, url: str, headers: dict[str, str]) -> FetchResult:
+    def _get_following_redirects(
+        self, url: str, headers: dict[str, str], max_bytes: int, max_text_bytes: int | None
+    ) -> FetchResult:
         current = url
         seen = {url}
         for _ in range(MAX_REDIRECTS + 1):
-            result = self._get_once(url, current, headers)
+            result = self._get_once(url, current, headers, max_bytes, max_text_bytes)
             if isinstance(result, FetchResult):
                 return result
             location = result
@@ -253,14 +381,24 @@ class Fetcher:
             current = location
         raise FetchError(url, f"more than {MAX_REDIRECTS} redirects")
 
-    def _get_once(self, url: str, current: str, headers: dict[str, str]) -> FetchResult | str:
+    def _get_once(
+        self,
+        url: str,
+        current: str,
+        headers: dict[str, str],
+        max_bytes: int,
+        max_text_bytes: int | None,
+    ) -> FetchResult | str:
         """One request: a FetchResult, or the next URL when redirected."""
         self._pace(current)
+        self._check_deadline(url)
         started = time.monotonic()
         status: int | None = None
         received = 0
         try:
-            with self.client.stream("GET", current, headers=headers) as response:
+            with self.client.stream(
+                "GET", current, headers=headers, extensions=self._extensions()
+            ) as response:
                 status = response.status_code
                 if status == 304:
                     self._record(current, status, 0, started)
@@ -282,23 +420,27 @@ class Fetcher:
                         retryable=status in RETRY_STATUSES,
                         retry_after=_retry_after(response.headers.get("retry-after")),
                     )
+                what = "bytes"
+                if max_text_bytes is not None and _is_text(response.headers):
+                    max_bytes, what = min(max_bytes, max_text_bytes), "bytes for a page"
                 declared = response.headers.get("content-length")
-                if declared and declared.isdigit() and int(declared) > self.max_bytes:
+                if declared and declared.isdigit() and int(declared) > max_bytes:
                     raise FetchError(
-                        url, f"too large: {int(declared)} bytes > limit {self.max_bytes}", status
+                        url, f"too large: {int(declared)} bytes > limit {max_bytes} {what}", status
                     )
                 digest = hashlib.sha256()
                 with tempfile.NamedTemporaryFile(
-                    dir=self.spool_dir, prefix="fetch-", delete=False
+                    dir=self.spool_dir, prefix=SPOOL_PREFIX, delete=False
                 ) as spool:
                     path = Path(spool.name)
                     try:
                         for chunk in response.iter_bytes(CHUNK):
                             received += len(chunk)
-                            if received > self.max_bytes:
+                            if received > max_bytes:
                                 raise FetchError(
-                                    url, f"too large: more than {self.max_bytes} bytes", status
+                                    url, f"too large: more than {max_bytes} {what}", status
                                 )
+                            self._check_deadline(url)
                             digest.update(chunk)
                             spool.write(chunk)
                     except BaseException:
@@ -316,13 +458,19 @@ class Fetcher:
                     size=received,
                 )
         except FetchError as exc:
-            if exc.status_code is not None and exc.status_code < 400:  # oversized body
+            if exc.timed_out or (exc.status_code is not None and exc.status_code < 400):
                 self._record(current, status, received, started, error=exc.reason)
             raise
-        except httpx.TimeoutException as exc:
-            self._record(current, status, received, started, error=f"timeout: {exc}")
-            raise FetchError(url, f"timed out ({type(exc).__name__})", retryable=True) from exc
         except httpx.HTTPError as exc:
+            if self._deadline is not None and self._deadline.expired:
+                error = self._deadline_error(url)  # our timer shut the socket down
+                self._record(current, status, received, started, error=error.reason)
+                raise error from exc
+            if isinstance(exc, httpx.TimeoutException):
+                self._record(current, status, received, started, error=f"timeout: {exc}")
+                raise FetchError(
+                    url, f"timed out ({type(exc).__name__})", retryable=True, timed_out=True
+                ) from exc
             self._record(current, status, received, started, error=str(exc))
             raise FetchError(url, f"{type(exc).__name__}: {exc}", retryable=True) from exc
 
@@ -338,6 +486,11 @@ class Fetcher:
         if self.on_request:
             elapsed = int((time.monotonic() - started) * 1000)
             self.on_request(FetchRecord(url, status, size, elapsed, sha, error))
+
+
+def _is_text(headers: httpx.Headers) -> bool:
+    media_type = headers.get("content-type", "").split(";")[0].strip().lower()
+    return media_type.startswith("text/") or media_type.endswith(("html", "xml", "json"))
 
 
 def _retryable(exc: BaseException) -> bool:

@@ -5,17 +5,24 @@ offsets); every query is evaluated against that index, and only the terms of the
 that made the query true are reported, with pages and highlighted snippets. Many
 subscriptions go through :class:`Matcher`, whose Aho-Corasick prefilter skips those that
 cannot match.
+
+The work of one query on one document is bounded, whatever the document (see
+:func:`evaluate`): each term is looked for at no more than :data:`MAX_POSITIONS` places, a
+``NEAR`` looks at each position of its two sides once (two binary searches each), and the
+parser (``worker.query``) bounds the number of words and NEARs of a query.
 """
 
 from __future__ import annotations
 
 import hashlib
+import heapq
 import json
 import unicodedata
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any, Protocol
 
 from worker.prefilter import Prefilter
@@ -37,11 +44,13 @@ from worker.query import (
 )
 
 __all__ = [
+    "MAX_POSITIONS",
     "DocumentMeta",
     "IndexedText",
     "Matcher",
     "QueryError",
     "SubscriptionSpec",
+    "Work",
     "evaluate",
     "explain",
     "fold",
@@ -50,6 +59,19 @@ __all__ = [
 ]
 
 Witness = dict[Term, set[int]]  # term -> word indices where it starts, in the true branches
+
+# A term is looked for at no more than this many places of one document, the first ones in
+# reading order: more than a content word occurs in a 500-page report (a function word such as
+# "the" may pass it; a phrase is anchored on its rarest word, so "the united nations" is not
+# affected). Past it, the term's other occurrences are neither counted nor paired by NEAR.
+MAX_POSITIONS = 10_000
+
+
+@dataclass
+class Work:
+    """Positions examined while evaluating queries: the unit of the cost bound."""
+
+    steps: int = 0
 
 
 @dataclass(frozen=True)
@@ -89,6 +111,7 @@ class IndexedText:
     spans: list[tuple[int, int, int]] = field(default_factory=list)  # (page, start, end)
     by_stem: dict[str, list[int]] = field(default_factory=dict)
     by_word: dict[str, list[int]] = field(default_factory=dict)
+    vocabulary: list[str] = field(default_factory=list)  # the distinct folded words, sorted
 
     @classmethod
     def build(cls, pages: list[str], language: str | None = None) -> IndexedText:
@@ -119,6 +142,7 @@ class IndexedText:
             for s in set(word_stems):
                 by_stem[s].append(i)
         index.by_stem, index.by_word = dict(by_stem), dict(by_word)
+        index.vocabulary = vocabulary
         return index
 
     def stream(self) -> str:
@@ -141,33 +165,71 @@ class IndexedText:
             parts.append(" ")
         return "".join(parts)
 
-    def _matches(self, i: int, word: str, prefix: bool) -> bool:
+    def _word_positions(self, word: str, prefix: bool, limit: int, work: Work) -> list[int]:
+        """The first ``limit`` word indices where ``word`` (stemmed, or as a prefix of the
+        folded word) occurs. The index's lists are sorted, so the first ``limit`` of their
+        union come from the first ``limit`` of each; a prefix's words are contiguous in the
+        sorted vocabulary. Work: the lists looked at plus the positions returned."""
         if prefix:
-            return self.words[i].startswith(word)
-        return not query_stems(word).isdisjoint(self.stems[i])
-
-    def find(self, term: Term) -> list[int]:
-        """Sorted word indices where ``term`` starts (a phrase never runs across pages)."""
-        first, rest = term.words[0], term.words[1:]
-        if term.prefix and not rest:
-            starts = sorted(
-                i for w, idx in self.by_word.items() if w.startswith(first) for i in idx
-            )
+            lo = hi = bisect_left(self.vocabulary, word)
+            while hi < len(self.vocabulary) and self.vocabulary[hi].startswith(word):
+                hi += 1
+            lists = [self.by_word[w] for w in self.vocabulary[lo:hi]]  # disjoint
         else:
-            lists = [self.by_stem.get(s, []) for s in query_stems(first)]
-            starts = sorted(set().union(*lists)) if len(lists) > 1 else list(lists[0])
-        if not rest:
-            return starts
+            lists = [self.by_stem[s] for s in query_stems(word) if s in self.by_stem]
+        if not lists:
+            positions: list[int] = []
+        elif len(lists) == 1:
+            positions = lists[0][:limit]
+        elif prefix:
+            positions = list(islice(heapq.merge(*lists), limit))
+        else:  # one list per language: they overlap
+            positions = sorted(set().union(*(each[:limit] for each in lists)))[:limit]
+        work.steps += len(lists) + len(positions)
+        return positions
+
+    def _occurrences(self, word: str) -> int:
+        """How often a (non-prefix) word occurs, at most: no list is built."""
+        return sum(len(self.by_stem.get(s, ())) for s in query_stems(word))
+
+    def find(self, term: Term, limit: int = MAX_POSITIONS, work: Work | None = None) -> list[int]:
+        """Sorted word indices where ``term`` starts (a phrase never runs across pages), at
+        most ``limit``. A word's are its first ``limit`` occurrences in reading order; a
+        phrase is anchored on its rarest word: only the
+        first ``limit`` occurrences of that word are tried, each with one comparison per
+        other word of the phrase, so the work is at most ``limit`` × the number of words."""
+        work = work if work is not None else Work()
+        words, last = term.words, len(term.words) - 1
+        if not last:
+            return self._word_positions(words[0], term.prefix, limit, work)
+        # The anchor: the rarest word that is not a prefix (only the last word can be one).
+        anchor = min(
+            range(last if term.prefix else last + 1),
+            key=lambda k: self._occurrences(words[k]),
+        )
+        others = [
+            (k - anchor, word, term.prefix and k == last)
+            for k, word in enumerate(words)
+            if k != anchor
+        ]
+        wanted = {word: query_stems(word) for _, word, prefix in others if not prefix}
+        page, stems_at, words_at, size = self.spans, self.stems, self.words, len(self.words)
         hits = []
-        last = len(rest) - 1
-        for start in starts:
-            end = start + len(rest)
-            if end >= len(self.words) or self.spans[end][0] != self.spans[start][0]:
+        for at in self._word_positions(words[anchor], False, limit, work):
+            start = at - anchor
+            end = start + last
+            work.steps += 1
+            if start < 0 or end >= size or page[end][0] != page[start][0]:
                 continue
-            if all(
-                self._matches(start + 1 + k, word, term.prefix and k == last)
-                for k, word in enumerate(rest)
-            ):
+            for offset, word, prefix in others:
+                work.steps += 1
+                i = at + offset
+                if prefix:
+                    if not words_at[i].startswith(word):
+                        break
+                elif wanted[word].isdisjoint(stems_at[i]):
+                    break
+            else:
                 hits.append(start)
         return hits
 
@@ -196,27 +258,50 @@ class _Finder(Protocol):
     def __call__(self, term: Term) -> list[int]: ...
 
 
-def _near(node: Near, find: _Finder, index: IndexedText) -> Witness | None:
+def _partners(
+    these: list[int],
+    length: int,
+    others: list[int],
+    other_length: int,
+    n: int,
+    page: list[tuple[int, int, int]],
+) -> set[int]:
+    """The occurrences in ``these`` (of ``length`` words) that have an occurrence in
+    ``others`` at most ``n`` words before or after them, on their page, not overlapping.
+
+    Only the nearest other occurrence on each side can qualify (pages only grow along the
+    text), so each occurrence costs two binary searches, not a scan of its window."""
+    used = set()
+    size = len(others)
+    after = before = 0  # both searches only move forward: ``these`` is sorted
+    for a in these:
+        end = a + length  # the first word after this occurrence
+        after = bisect_left(others, end, after)
+        if after < size and others[after] - end <= n and page[others[after]][0] == page[a][0]:
+            used.add(a)
+            continue
+        before = bisect_right(others, a - other_length, before)
+        if before:
+            b = others[before - 1]
+            if a - (b + other_length) <= n and page[b][0] == page[a][0]:
+                used.add(a)
+    return used
+
+
+def _near(node: Near, find: _Finder, index: IndexedText, work: Work) -> Witness | None:
     """Pairs of non-overlapping occurrences, on one page, with at most ``distance`` words
-    between them, in either order."""
+    between them, in either order: every occurrence of either side that is in such a pair.
+    Near-linear: O((L + R) log(L + R)) for L and R occurrences, whatever the distance."""
     left, right = find(node.left), find(node.right)
     if not left or not right:
         return None
     len_l, len_r, n = len(node.left.words), len(node.right.words), node.distance
-    used_l: set[int] = set()
-    used_r: set[int] = set()
-    for a in left:
-        lo = bisect_left(right, a - len_r - n)
-        for b in right[lo:]:
-            if b > a + len_l + n:
-                break
-            before = a + len_l <= b and b - (a + len_l) <= n
-            after = b + len_r <= a and a - (b + len_r) <= n
-            if (before or after) and index.page_of(a) == index.page_of(b):
-                used_l.add(a)
-                used_r.add(b)
+    work.steps += len(left)
+    used_l = _partners(left, len_l, right, len_r, n, index.spans)
     if not used_l:
         return None
+    work.steps += len(right)
+    used_r = _partners(right, len_r, left, len_l, n, index.spans)
     witness: Witness = {node.left: used_l}
     witness.setdefault(node.right, set()).update(used_r)
     return witness
@@ -227,15 +312,41 @@ def _merge(into: Witness, other: Witness) -> None:
         into.setdefault(term, set()).update(hits)
 
 
-def evaluate(node: Node, index: IndexedText, meta: DocumentMeta | None = None) -> Witness | None:
+def evaluate(
+    node: Node,
+    index: IndexedText,
+    meta: DocumentMeta | None = None,
+    work: Work | None = None,
+    limit: int | None = None,
+) -> Witness | None:
     """None when the document does not match; otherwise the occurrences of the terms of the
-    branches that made the query true (a failed AND under an OR contributes nothing)."""
+    branches that made the query true (a failed AND under an OR contributes nothing).
+
+    The cost bound, whatever the document: each distinct term is looked up once, at no more
+    than K places (K = ``limit``, :data:`MAX_POSITIONS` unless given; for a phrase, the first
+    K occurrences of its rarest word, each followed by one comparison per other word), and
+    each distinct NEAR is evaluated once, visiting each of the at most 2K positions of its
+    two sides once (two binary searches each, whatever its distance). ``work`` counts those
+    positions and comparisons::
+
+        work.steps <= K × (2 × words + 2 × NEARs) + lists
+
+    where ``words`` are the words of the distinct terms, ``NEARs`` the distinct NEARs and
+    ``lists`` the posting lists opened (one per stem of a word, one per vocabulary word a
+    prefix starts). The parser caps a query at ``MAX_WORDS`` (64) words and ``MAX_NEARS`` (10)
+    NEARs, so a query written by hand costs at most 10,000 × 148 ≈ 1.5 million steps on any
+    document (a thesaurus expansion multiplies its terms by the few phrases of an entry); on
+    an ordinary document it is proportional to the occurrences of the query's terms.
+    """
     found: dict[Term, list[int]] = {}
+    nears: dict[Near, Witness | None] = {}
     meta = meta or DocumentMeta()
+    work = work if work is not None else Work()
+    limit = MAX_POSITIONS if limit is None else limit
 
     def find(term: Term) -> list[int]:
         if term not in found:
-            found[term] = index.find(term)
+            found[term] = index.find(term, limit, work)
         return found[term]
 
     def walk(node: Node) -> Witness | None:
@@ -243,7 +354,9 @@ def evaluate(node: Node, index: IndexedText, meta: DocumentMeta | None = None) -
             hits = find(node)
             return {node: set(hits)} if hits else None
         if isinstance(node, Near):
-            return _near(node, find, index)
+            if node not in nears:  # a repeated NEAR is evaluated once (its witness is not
+                nears[node] = _near(node, find, index, work)  # modified by the callers)
+            return nears[node]
         if isinstance(node, Field):
             value = meta.value(node.name)
             return {} if value is not None and value.casefold() == node.value else None
@@ -282,11 +395,18 @@ def _terms_in_order(node: Node) -> Iterable[Term]:
 
 
 def explain(
-    node: Node, index: IndexedText, meta: DocumentMeta | None = None, max_snippets: int = 3
+    node: Node,
+    index: IndexedText,
+    meta: DocumentMeta | None = None,
+    max_snippets: int = 3,
+    work: Work | None = None,
+    limit: int | None = None,
 ) -> dict[str, Any] | None:
     """None when the document does not match; otherwise which terms matched, where, and how:
-    ``{"terms": [{"term", "count", "pages", "snippets": [{"page", "text"}], "thesaurus"?}]}``."""
-    witness = evaluate(node, index, meta)
+    ``{"terms": [{"term", "count", "pages", "snippets": [{"page", "text"}], "thesaurus"?}]}``
+    (``count`` and ``pages`` cover the first ``limit`` occurrences of a term, see
+    :func:`evaluate`; only ``max_snippets`` snippets are cut per term)."""
+    witness = evaluate(node, index, meta, work, limit)
     if witness is None:
         return None
     terms = []

@@ -22,13 +22,11 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.engine import Engine
 
 from config.settings import CONFIG_DIR, Settings
+from worker.redact import EMAIL_SCHEMES, WEBHOOK_SCHEMES, redact_text, redact_url, remember
 from worker.storage.db import session_scope
 from worker.storage.models import Alert, Subscription
 
 log = logging.getLogger(__name__)
-
-EMAIL_SCHEMES = ("mailto", "mailtos")
-WEBHOOK_SCHEMES = ("json", "jsons", "form", "forms", "xml", "xmls")
 
 
 @dataclass
@@ -43,50 +41,6 @@ class Message:
 class SendResult:
     ok: bool
     log: str
-
-
-# -- secrets ----------------------------------------------------------------------------------
-
-_SECRET_PARAMS = re.compile(r"(?i)^(pass|password|token|key|apikey|secret|access_token|pw)$")
-
-
-def redact_url(url: str) -> str:
-    """An apprise URL fit to show: password, tokens and secret query values replaced by ***."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "***"
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, host = netloc.rsplit("@", 1)
-        user = userinfo.split(":", 1)[0]
-        netloc = f"{user}:***@{host}" if ":" in userinfo else f"{user}@{host}"
-    query = "&".join(
-        f"{k}=***" if _SECRET_PARAMS.match(k) else f"{k}={v}" if sep else k
-        for k, sep, v in (pair.partition("=") for pair in parts.query.split("&") if pair)
-    )
-    path = parts.path
-    # Chat services put tokens in the path (tgram://bottoken/chat, slack://T/B/C, discord://id/token)
-    if parts.scheme not in (*EMAIL_SCHEMES, *WEBHOOK_SCHEMES):
-        netloc = re.sub(r"^[^@]{12,}$", "***", netloc)
-        path = re.sub(r"/[^/]{16,}", "/***", path)
-    return urlunsplit((parts.scheme, netloc, path, query, ""))
-
-
-def redact_text(text: str, urls: list[str]) -> str:
-    """Remove every secret of ``urls`` from a log text (apprise logs may echo them)."""
-    for url in urls:
-        parts = urlsplit(url)
-        secrets = [parts.password or ""]
-        secrets += [
-            v
-            for k, _, v in (p.partition("=") for p in parts.query.split("&"))
-            if _SECRET_PARAMS.match(k)
-        ]
-        for secret in filter(None, secrets):
-            if len(secret) >= 3:
-                text = text.replace(secret, "***").replace(quote(secret, safe=""), "***")
-    return text
 
 
 # -- rendering --------------------------------------------------------------------------------
@@ -138,6 +92,7 @@ def render(alert: Alert, settings: Settings) -> Message:
 
 def validate_notify_url(url: str) -> None:
     """Raise ValueError unless apprise knows how to send to ``url``."""
+    remember(url)  # apprise's debug log echoes the URL
     if not apprise.Apprise().add(url):
         raise ValueError(f"apprise does not understand the URL {redact_url(url)!r}")
 
@@ -161,6 +116,7 @@ def with_idempotency_key(url: str, key: str) -> str:
 def send(url: str, message: Message, key: str | None = None) -> SendResult:
     """Send to one apprise URL: HTML by email (apprise adds the text part), the full text to
     webhooks, and the short form to chat services."""
+    remember(url)  # apprise's and urllib3's debug logs echo the URL's secrets
     client = apprise.Apprise()
     if not client.add(with_idempotency_key(url, key) if key else url):
         return SendResult(False, f"invalid notification URL {redact_url(url)}")

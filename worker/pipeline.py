@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -27,15 +29,19 @@ from worker.dates import issue_number
 from worker.discover import Link, Page, SourceKind, kind_for
 from worker.extract import Extracted, extract_html, sniff_kind
 from worker.extract_pool import extract_pdf_isolated
-from worker.extraction import apply_extraction, create_alerts, link_issue_number
-from worker.fetch import Fetcher, FetchError, FetchRecord, FetchResult, HostPacer
+from worker.extraction import apply_extraction, create_alerts, link_issue_number, same_text
+from worker.fetch import Fetcher, FetchError, FetchRecord, FetchResult, HostPacer, clean_spool
 from worker.ratelimit import make_pacer
 from worker.storage.db import session_scope
 from worker.storage.models import Document, DocumentLink, FetchLog, HttpResource, SourceState
 from worker.storage.repo import insert_missing, upsert
-from worker.urls import canonical_url, is_allowed
+from worker.urls import canonical_url, is_allowed, netloc
 
 log = logging.getLogger(__name__)
+
+# After this many timeouts in a row, a host is left alone for the rest of the poll: a site
+# that trickles every response would otherwise cost one download deadline per URL.
+MAX_TIMEOUTS_IN_A_ROW = 3
 
 Progress = Callable[[str, str], None]  # (event, url)
 DeferExtraction = Callable[[int], None]  # queue a pending document's extraction
@@ -57,6 +63,8 @@ class SourceReport:
     error: str | None = None
     document_ids: list[int] = field(default_factory=list)
     deferred: int = 0  # documents handed to the extract queue (their alerts come later)
+    skipped: int = 0  # URLs left for the next poll: a budget or the deadline ran out
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def status(self) -> str:
@@ -67,6 +75,11 @@ class SourceReport:
     def fail(self, url: str, reason: str) -> None:
         self.failed += 1
         self.failures.append(f"{url}: {reason}")
+
+    def skip(self, count: int, reason: str) -> None:
+        """``count`` URLs were not requested this poll, for ``reason`` (said once)."""
+        self.skipped += count
+        self.warnings.append(reason)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -81,6 +94,8 @@ class SourceReport:
             "failures": self.failures,
             "document_ids": self.document_ids,
             "deferred": self.deferred,
+            "skipped": self.skipped,
+            "warnings": self.warnings,
         }
 
 
@@ -129,17 +144,19 @@ class SourcePoll:
         self.report = SourceReport(source.name)
         self.progress = progress or (lambda event, url: None)
         self.records: list[FetchRecord] = []
-        spool = settings.resolved_archive_dir / ".spool"
-        spool.mkdir(parents=True, exist_ok=True)
+        self.spool = spool = settings.resolved_archive_dir / ".spool"
         self.fetcher = Fetcher(
             allowed_netlocs=source.allowed_netlocs,
             user_agent=settings.user_agent,
             timeout=settings.http_timeout,
             max_bytes=settings.max_download_bytes,
+            deadline=settings.download_deadline,
             pacer=pacer or make_pacer(settings, default_url=settings.broker_url),
             spool_dir=spool,
             on_request=self.records.append,
         )
+        self.ends_at = time.monotonic() + settings.poll_deadline
+        self.timeouts: Counter[str] = Counter()  # host -> timeouts in a row
 
     # -- the cycle --------------------------------------------------------------------------
 
@@ -147,11 +164,10 @@ class SourcePoll:
         started = datetime.now(UTC)
         self._save_state(started=started)
         try:
+            self._prepare_spool()
             items, documents = self._discover()
-            for target in items.values():
-                self._process_item(target, documents)
-            for target in documents.values():
-                self._process_document(target)
+            self._each("items", items.values(), lambda t: self._process_item(t, documents))
+            self._each("documents", self._within_budget(documents), self._process_document)
         except SourceFailed as exc:
             self.report.error = str(exc)
         except OperationalError:
@@ -166,6 +182,89 @@ class SourcePoll:
         self._flush_log()
         self._save_state(finished=datetime.now(UTC))
         return self.report
+
+    def _prepare_spool(self) -> None:
+        """The folder downloads stream to, cleared of the bodies a killed process left (no
+        download or extraction lives an hour). An unusable archive fails the poll plainly."""
+        try:
+            self.spool.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SourceFailed(
+                f"archive directory {self.spool.parent} is not usable: {exc.strerror or exc}"
+            ) from exc
+        settings = self.settings
+        clean_spool(self.spool, max(3600.0, settings.download_deadline + settings.extract_timeout))
+
+    def _each(
+        self, what: str, targets: Iterable[_Target], process: Callable[[_Target], None]
+    ) -> None:
+        """Process targets until the poll's deadline; skip the hosts that keep timing out."""
+        pending = list(targets)
+        slow: Counter[str] = Counter()
+        for index, target in enumerate(pending):
+            if time.monotonic() > self.ends_at:
+                self.report.skip(
+                    len(pending) - index,
+                    f"poll deadline reached ({self.settings.poll_deadline:g} s,"
+                    f" TIPWATCH_POLL_DEADLINE): {len(pending) - index} {what}"
+                    " left for the next poll",
+                )
+                break
+            host = netloc(target.link.url)
+            if self.timeouts[host] >= MAX_TIMEOUTS_IN_A_ROW:
+                slow[host] += 1
+                continue
+            process(target)
+        for host, count in slow.items():
+            self.report.skip(
+                count,
+                f"{host} timed out {MAX_TIMEOUTS_IN_A_ROW} times in a row:"
+                f" {count} {what} left for the next poll",
+            )
+
+    def _within_budget(self, documents: dict[str, _Target]) -> list[_Target]:
+        """At most ``max_documents`` documents per poll, those never archived first, so a
+        backlog is worked through poll after poll instead of re-checking the same ones."""
+        keys = list(documents)
+        known: set[str] = set()
+        with session_scope(self.engine) as session:
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                known.update(
+                    session.scalars(
+                        select(Document.canonical_url).where(Document.canonical_url.in_(chunk))
+                    )
+                )
+        ordered = sorted(keys, key=lambda key: key in known)  # stable: page order kept
+        limit = self.source.max_documents
+        if len(ordered) > limit:
+            left = len(ordered) - limit
+            self.report.skip(
+                left,
+                f"{len(ordered)} documents found, at most {limit} fetched per poll"
+                f" (max_documents): {left} left for the next poll",
+            )
+        return [documents[key] for key in ordered[:limit]]
+
+    def _take_documents(self, url: str, links: list[Link]) -> list[Link]:
+        """The links of one page, with at most ``max_documents_per_page`` documents."""
+        limit = self.source.max_documents_per_page
+        count = sum(1 for link in links if link.role == "document")
+        if count <= limit:
+            return links
+        self.report.skip(
+            count - limit,
+            f"{url} links {count} documents: took the first {limit} (max_documents_per_page)",
+        )
+        kept: list[Link] = []
+        taken = 0
+        for link in links:
+            if link.role == "document":
+                if taken == limit:
+                    continue
+                taken += 1
+            kept.append(link)
+        return kept
 
     def _discover(self) -> tuple[dict[str, _Target], dict[str, _Target]]:
         """Read entry pages (and their pagination) into item and document targets."""
@@ -182,13 +281,16 @@ class SourcePoll:
                 seen_pages.add(canonical_url(url))
                 try:
                     page = self._get_page(url)
+                    links = self.kind.parse_entry(page)
+                    if not links:
+                        self._nothing_found(page)
                 except FetchError as exc:
                     self.report.fail(url, exc.reason)
                     if url == entry_url:
                         entry_errors.append(f"{url}: {exc.reason}")
                     continue
                 page_count = len(seen_pages)
-                for link in self.kind.parse_entry(page):
+                for link in self._take_documents(url, links):
                     if not self._allowed(link.url):
                         continue
                     key = canonical_url(link.url)
@@ -206,17 +308,28 @@ class SourcePoll:
             raise SourceFailed("; ".join(entry_errors))
         return items, documents
 
+    def _nothing_found(self, page: Page) -> None:
+        """An entry page without a single link: garbage is an error, an empty page a warning
+        (the site's layout may have changed under its selectors)."""
+        if not page.is_feed and sniff_kind(page.body[:2048], page.media_type, page.url) != "html":
+            raise FetchError(
+                page.url,
+                f"neither a feed nor an HTML page ({page.media_type or 'no Content-Type'},"
+                f" {len(page.body)} bytes): no links can be read from it",
+            )
+        self.report.warnings.append(f"{page.url}: no links found (has the site's layout changed?)")
+
     def _process_item(self, target: _Target, documents: dict[str, _Target]) -> None:
         url = target.link.url
         self.progress("item", url)
         try:
-            result = self._fetch(url, archived=True)
-            page = self._page_from(result, url)
-            if not result.not_modified:
-                self._archive(result, target, page.body)
-            else:
-                self.report.unchanged += 1
-            self._remember(result)
+            with self._fetch(url, archived=True, page=True) as result:
+                page = self._page_from(result, url)
+                if not result.not_modified:
+                    self._remember(result, self._archive(result, target, page.body))
+                else:
+                    self.report.unchanged += 1
+                    self._remember(result)
         except FetchError as exc:
             self.report.fail(url, exc.reason)
             return
@@ -226,7 +339,7 @@ class SourcePoll:
             return
         if target.depth + 1 > self.source.max_depth:
             return
-        for link in self.kind.parse_item(page):
+        for link in self._take_documents(url, self.kind.parse_item(page)):
             if not self._allowed(link.url):
                 continue
             key = canonical_url(link.url)
@@ -244,13 +357,13 @@ class SourcePoll:
         url = target.link.url
         self.progress("document", url)
         try:
-            result = self._fetch(url, archived=True)
-            if result.not_modified:
-                self.report.unchanged += 1
-                self._add_alias(canonical_url(url), target)
-            else:
-                self._archive(result, target, None)
-            self._remember(result)
+            with self._fetch(url, archived=True) as result:
+                if result.not_modified:
+                    self.report.unchanged += 1
+                    self._add_alias(canonical_url(url), target)
+                    self._remember(result)
+                else:
+                    self._remember(result, self._archive(result, target, None))
         except FetchError as exc:
             self.report.fail(url, exc.reason)
         except Exception as exc:
@@ -265,10 +378,11 @@ class SourcePoll:
         log.debug("not following %s: host outside %s", url, sorted(self.source.allowed_netlocs))
         return False
 
-    def _fetch(self, url: str, *, archived: bool = False) -> FetchResult:
+    def _fetch(self, url: str, *, archived: bool = False, page: bool = False) -> FetchResult:
         """GET with the stored validators. With ``archived``, only when the URL already has an
         archived document: a page first read as a listing (validators stored) and only later
-        seen as an item must still be downloaded once to be archived."""
+        seen as an item must still be downloaded once to be archived. With ``page``, a body
+        the server calls text must fit ``max_page_bytes`` (it is parsed in memory)."""
         key = canonical_url(url)
         with session_scope(self.engine) as session:
             known = session.get(HttpResource, key)
@@ -283,31 +397,62 @@ class SourcePoll:
                     etag = modified = None
         if sha and not self.blobs.exists(sha):
             etag = modified = None  # lost the body: a 304 would leave nothing to parse
-        return self.fetcher.get(url, etag=etag, last_modified=modified)
+        host = netloc(url)
+        try:
+            result = self.fetcher.get(
+                url,
+                etag=etag,
+                last_modified=modified,
+                max_text_bytes=self.settings.max_page_bytes if page else None,
+            )
+        except FetchError as exc:
+            self.timeouts[host] = self.timeouts[host] + 1 if exc.timed_out else 0
+            raise
+        self.timeouts[host] = 0
+        return result
 
     def _get_page(self, url: str) -> Page:
         """A listing or feed: the fresh body, or the archived one when the server says 304."""
-        result = self._fetch(url)
-        page = self._page_from(result, url)
-        if not result.not_modified:
-            self.blobs.put_bytes(page.body)
-        self._remember(result, page.body)
+        with self._fetch(url, page=True) as result:
+            page = self._page_from(result, url)
+            if not result.not_modified:
+                self.blobs.put_bytes(page.body)
+            self._remember(result, hashlib.sha256(page.body).hexdigest())
         return page
 
     def _page_from(self, result: FetchResult, url: str) -> Page:
+        """The body to parse for links, fresh or archived (after a 304). A PDF has no links and
+        may be huge: it is not read. An HTML page over ``max_page_bytes`` (sent as a file
+        type, so the fetcher's cap for pages did not apply) is refused unread: pages are
+        parsed in memory, at many times their size."""
         if result.not_modified:
             with session_scope(self.engine) as session:
                 known = session.get(HttpResource, canonical_url(url))
                 sha = known.content_sha256 if known else None
+                kind = sha and session.scalar(
+                    select(Document.kind).where(Document.content_sha256 == sha).limit(1)
+                )
             if not sha or not self.blobs.exists(sha):
                 raise FetchError(url, "304 Not Modified but no archived copy to read")
-            body = self.blobs.read(sha)
-        else:
-            body = result.read_bytes()
-        return Page(result.final_url, body, result.media_type, result.charset)
+            if kind == "pdf":
+                return Page(result.final_url, b"", result.media_type, result.charset)
+            return Page(result.final_url, self.blobs.read(sha), result.media_type, result.charset)
+        assert result.path is not None
+        with open(result.path, "rb") as handle:
+            head = handle.read(2048)
+        if sniff_kind(head, result.media_type, url) == "pdf":
+            return Page(result.final_url, b"", result.media_type, result.charset)
+        if result.size > self.settings.max_page_bytes:
+            raise FetchError(
+                url,
+                f"page too large to parse: {result.size} bytes >"
+                f" {self.settings.max_page_bytes} (TIPWATCH_MAX_PAGE_BYTES)",
+            )
+        return Page(result.final_url, result.read_bytes(), result.media_type, result.charset)
 
-    def _remember(self, result: FetchResult, body: bytes | None = None) -> None:
-        """Store validators only once a resource was fully processed, so failures retry."""
+    def _remember(self, result: FetchResult, content_sha256: str | None = None) -> None:
+        """Store validators only once a resource was fully processed, so failures retry.
+        ``content_sha256``: the archived bytes a later 304 stands for (default: these)."""
         values: dict[str, object] = {
             "last_status": result.status_code,
             "last_fetched_at": result.fetched_at,
@@ -315,17 +460,16 @@ class SourcePoll:
         if not result.not_modified:
             values["etag"] = result.etag
             values["last_modified"] = result.last_modified
-            values["content_sha256"] = (
-                hashlib.sha256(body).hexdigest() if body is not None else result.sha256
-            )
+            values["content_sha256"] = content_sha256 or result.sha256
         with session_scope(self.engine) as session:
             upsert(session, HttpResource, {"canonical_url": canonical_url(result.url)}, values)
-        result.discard()
 
     # -- archiving ----------------------------------------------------------------------------
 
-    def _archive(self, result: FetchResult, target: _Target, body: bytes | None) -> None:
-        """Archive a fetched body as a document version: new, changed, or unchanged."""
+    def _archive(self, result: FetchResult, target: _Target, body: bytes | None) -> str | None:
+        """Archive a fetched body as a document version: new, changed, or unchanged.
+        Returns the archived bytes that stand for this URL when they are not the fetched ones
+        (a re-rendered PDF: the previous version's)."""
         assert result.path is not None and result.sha256 is not None
         url = result.url
         key = canonical_url(url)
@@ -346,7 +490,7 @@ class SourcePoll:
             if existing is not None:
                 self._link(session, existing, url, key, target.found_on)
                 self.report.unchanged += 1
-                return
+                return None
             previous = session.scalar(
                 select(Document)
                 .where(Document.canonical_url == key)
@@ -362,17 +506,17 @@ class SourcePoll:
             extracted = extract_html(
                 body if body is not None else result.read_bytes(), url, result.charset
             )
-        if (
-            previous is not None
-            and kind == "html"
-            and previous.text_sha256 == extracted.text_sha256
-        ):
+        if previous is not None and same_text(previous.text_sha256, extracted):
+            self.report.unchanged += 1
+            if kind == "pdf":
+                # Re-rendered, same text: the archived version stands for this URL, and a
+                # later 304 is answered from its bytes; these are not kept.
+                return previous.content_sha256
             # Same article, only the page furniture changed: keep the bytes (a later 304 is
-            # answered from them) but no new version.
+            # answered from them and its links parsed) but no new version.
             self.blobs.put_file(result.path, result.sha256)
             result.path = None
-            self.report.unchanged += 1
-            return
+            return None
         self.blobs.put_file(result.path, result.sha256)
         result.path = None
         document = self._new_document(result, target, kind, previous)
@@ -397,7 +541,7 @@ class SourcePoll:
                     raise
                 self._link(session, existing, url, key, target.found_on)
             self.report.unchanged += 1
-            return
+            return None
         if previous is None:
             self.report.new += 1
         else:
@@ -413,6 +557,7 @@ class SourcePoll:
         )
         if deferred:
             self._defer(document.id, url)
+        return None
 
     def _defer(self, document_id: int, url: str) -> None:
         """Hand a pending document to the extract queue. Should the broker refuse, the
@@ -522,13 +667,16 @@ class SourcePoll:
             values.update(
                 last_poll_finished_at=finished,
                 last_status=report.status,
-                last_error=report.error or ("\n".join(report.failures[:20]) or None),
+                last_error=report.error
+                or "\n".join(report.failures[:20] + [f"warning: {w}" for w in report.warnings])
+                or None,
                 last_counts={
                     "new": report.new,
                     "changed": report.changed,
                     "unchanged": report.unchanged,
                     "failed": report.failed,
                     "alerts": report.alerts,
+                    "skipped": report.skipped,
                 },
             )
         with session_scope(self.engine) as session:

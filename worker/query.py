@@ -18,9 +18,15 @@ _MARKS = re.compile(r"[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe2
 _LIGATURES = str.maketrans({"œ": "oe", "æ": "ae", "ß": "ss"})
 LANGUAGES = {"en": "english", "fr": "french"}
 FIELDS = {"source": "sources", "lang": "languages", "kind": "kinds"}
+# What one query may cost is bounded when it is parsed (see ``worker.match`` for the bound on
+# the work per document that these limits make small). No query of the README comes close.
 MAX_QUERY_CHARS = 2000
-MAX_DEPTH = 40
+MAX_DEPTH = 40  # nested parentheses and NOTs
+# NEAR/n: at most 200 words apart (the limit stored subscriptions were made under; the cost of
+# a NEAR does not depend on its distance)
 MAX_NEAR = 200
+MAX_NEARS = 10  # NEAR operators in one query
+MAX_WORDS = 64  # words in one query, every word of a phrase or prefix counted
 
 
 def _fold_once(text: str) -> str:
@@ -62,11 +68,19 @@ def query_stems(word: str) -> frozenset[str]:
     return frozenset(stem(word, language) for language in LANGUAGES)
 
 
+POINTER_CHARS = 100  # a longer query is shown around the mistake, so the pointer stays put
+
+
 class QueryError(ValueError):
     """An invalid subscription query; ``position`` points at the offending character."""
 
     def __init__(self, message: str, query: str, position: int) -> None:
-        pointer = f"\n  {query}\n  {' ' * position}^"
+        start = 0 if len(query) <= POINTER_CHARS else max(0, position - POINTER_CHARS // 2)
+        end = min(len(query), start + POINTER_CHARS)
+        shown = ("…" if start else "") + query[start:end] + ("…" if end < len(query) else "")
+        shown = re.sub(r"\s", " ", shown)  # a newline in the query would break the pointer
+        column = position - start + (1 if start else 0)
+        pointer = f"\n  {shown}\n  {' ' * column}^"
         super().__init__(f"{message} at position {position + 1}{pointer}")
         self.message = message
         self.position = position
@@ -171,6 +185,8 @@ class _Parser:
         self.tokens = _lex(query)
         self.i = 0
         self.depth = 0
+        self.words = 0
+        self.nears = 0
 
     def peek(self) -> Token | None:
         return self.tokens[self.i] if self.i < len(self.tokens) else None
@@ -225,6 +241,9 @@ class _Parser:
         distance = self.near_distance(tok)
         if not isinstance(left, Term):
             raise self.error("NEAR joins two words or phrases", tok)
+        self.nears += 1
+        if self.nears > MAX_NEARS:
+            raise self.error(f"a query has at most {MAX_NEARS} NEAR operators", tok)
         self.i += 1
         after = self.peek()
         right = self.parse_primary()
@@ -272,6 +291,10 @@ class _Parser:
             raise QueryError("a term needs at least one letter or digit", self.query, pos)
         if prefix and len(words[-1]) < 2:
             raise QueryError("a prefix needs at least two letters before '*'", self.query, pos)
+        self.words += len(words)
+        if self.words > MAX_WORDS:
+            message = f"a query has at most {MAX_WORDS} words (a phrase counts each of its words)"
+            raise QueryError(message, self.query, pos)
         return Term(words, prefix, raw)
 
     def field(self, tok: Token) -> Field:
@@ -286,7 +309,9 @@ _EXAMPLES = {"source": "onu-vienne", "lang": "fr", "kind": "pdf"}
 
 
 def parse_query(query: str) -> Node:
-    """Parse a subscription query; raise :class:`QueryError` pointing at the mistake."""
+    """Parse a subscription query; raise :class:`QueryError` pointing at the mistake, or at
+    what makes the query too costly (``MAX_QUERY_CHARS``, ``MAX_WORDS``, ``MAX_NEARS``,
+    ``MAX_NEAR``, ``MAX_DEPTH``)."""
     if len(query) > MAX_QUERY_CHARS:
         raise QueryError(f"a query is at most {MAX_QUERY_CHARS} characters", query, 0)
     node = _Parser(query).parse()

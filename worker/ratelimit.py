@@ -19,6 +19,7 @@ import redis
 from redis.commands.core import Script
 
 from worker.fetch import HostPacer
+from worker.redact import masked_url
 
 if TYPE_CHECKING:
     from config.settings import Settings
@@ -108,23 +109,13 @@ class RedisHostPacer(HostPacer):
                     "until %s answers again",
                     type(exc).__name__,
                     exc,
-                    _redacted(self.redis_url),
+                    masked_url(self.redis_url),
                 )
             return None
         if self._degraded:
             self._degraded = False
-            log.info("shared rate limit at %s available again", _redacted(self.redis_url))
+            log.info("shared rate limit at %s available again", masked_url(self.redis_url))
         return max(0.0, int(waited) / 1_000_000)
-
-
-def _redacted(url: str) -> str:
-    """The URL without its password."""
-    scheme, sep, rest = url.partition("://")
-    if "@" not in rest:
-        return url
-    creds, _, host = rest.rpartition("@")
-    user = creds.split(":", 1)[0]
-    return f"{scheme}{sep}{user + ':***' if user else '***'}@{host}"
 
 
 def make_pacer(settings: Settings, *, default_url: str | None = None) -> HostPacer:

@@ -6,35 +6,27 @@ asked with a short timeout, so a dead Redis makes the answer say so instead of h
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
-from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from config.settings import Settings
+from worker.dates import as_utc
 from worker.newsletter import series_status
+from worker.redact import masked_url
 from worker.storage import ALERT_STATUSES
 from worker.storage.db import session_scope
-from worker.storage.models import Alert, Document
+from worker.storage.models import Alert, Document, SourceState
 from worker.storage.repo import document_counts, source_states
 
 QUEUES = ("poll", "extract", "notify")
 # kombu's Redis transport keeps a queue's prioritised messages in sibling lists "<queue>\x06\x16N".
 _PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
 BROKER_TIMEOUT = 2.0
-
-
-def masked_url(url: str) -> str:
-    """A broker URL fit to show: its password replaced by ***."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    userinfo = f"{parts.username or ''}:***"
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit(parts._replace(netloc=f"{userinfo}@{host}"))
 
 
 @dataclass
@@ -75,6 +67,78 @@ def broker_status(broker_url: str, timeout: float = BROKER_TIMEOUT) -> BrokerSta
     return BrokerStatus(shown, True, None, lengths)
 
 
+# The per-source lock a Celery poll holds (tasks.jobs.source_lock), in the broker.
+POLL_LOCK_KEY = "tipwatch:poll:{}"
+
+
+def unfinished_polls(states: Iterable[SourceState]) -> list[str]:
+    """Sources whose latest poll started and never finished: interrupted, or running."""
+    return [
+        s.name
+        for s in states
+        if s.last_poll_started_at is not None
+        and (
+            s.last_poll_finished_at is None
+            or as_utc(s.last_poll_started_at) > as_utc(s.last_poll_finished_at)
+        )
+    ]
+
+
+def polls_running(
+    broker_url: str, names: Sequence[str], timeout: float = BROKER_TIMEOUT
+) -> set[str] | None:
+    """Which of these sources a worker is polling now (its lock is held); None when the broker
+    cannot tell (not Redis, or unreachable)."""
+    if not names:
+        return set()
+    if not broker_url.startswith(("redis://", "rediss://")):
+        return None
+    import redis
+
+    client = redis.Redis.from_url(
+        broker_url, socket_connect_timeout=timeout, socket_timeout=timeout
+    )
+    try:
+        held = client.mget([POLL_LOCK_KEY.format(name) for name in names])
+    except redis.RedisError:
+        return None
+    finally:
+        client.close()
+    return {name for name, value in zip(names, cast(list[Any], held), strict=True) if value}
+
+
+def poll_state(state: SourceState | None, running: set[str] | None) -> dict[str, Any]:
+    """A source's last poll for people: ``last_poll`` (finished at), ``last_poll_started``,
+    ``last_status`` and ``last_error``. A poll that started and never finished is
+    ``interrupted`` (its process was killed) unless a worker holds its lock (``running``)."""
+    if state is None:
+        return {
+            "last_poll": None,
+            "last_poll_started": None,
+            "last_status": None,
+            "last_error": None,
+        }
+    started, finished = state.last_poll_started_at, state.last_poll_finished_at
+    view: dict[str, Any] = {
+        "last_poll": finished.isoformat() if finished else None,
+        "last_poll_started": as_utc(started).isoformat() if started else None,
+        "last_status": state.last_status,
+        "last_error": state.last_error,
+    }
+    if started is None or (finished is not None and as_utc(finished) >= as_utc(started)):
+        return view
+    since = as_utc(started).isoformat(timespec="seconds")
+    if running is not None and state.name in running:
+        view["last_status"] = "running"
+    elif running is None:  # no broker to ask: maybe a poll in another process
+        view["last_status"] = "interrupted"
+        view["last_error"] = f"poll started {since} has not finished (interrupted or still running)"
+    else:
+        view["last_status"] = "interrupted"
+        view["last_error"] = f"poll started {since} never finished (interrupted)"
+    return view
+
+
 def collect_status(
     engine: Engine, settings: Settings, now: datetime | None = None
 ) -> dict[str, Any]:
@@ -93,19 +157,17 @@ def collect_status(
             select(func.count()).where(Document.extract_error.is_not(None))
         )
     sources = []
+    running = polls_running(settings.broker_url, unfinished_polls(states.values()))
     for source in settings.source_list:
         state = states.get(source.name)
         last_counts = (state.last_counts if state else None) or {}
-        finished = state.last_poll_finished_at if state else None
         sources.append(
             {
                 "name": source.name,
                 "enabled": source.enabled,
                 "interval_minutes": source.interval_minutes,
                 "documents": counts.get(source.name, 0),
-                "last_poll": finished.isoformat() if finished else None,
-                "last_status": state.last_status if state else None,
-                "last_error": state.last_error if state else None,
+                **poll_state(state, running),
                 "failed": int(last_counts.get("failed", 0)),
             }
         )

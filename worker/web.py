@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, HTMLResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from pydantic import AfterValidator, StringConstraints
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -61,14 +63,38 @@ def http_url(value: str | None) -> str | None:
 
 TEMPLATES.env.filters["http_url"] = http_url
 
+# -- what the API accepts -----------------------------------------------------------------------
+#
+# Checked here, at the edge, so that no request can reach the database with a value it cannot
+# take: ids, issue numbers and offsets fit an INTEGER column (PostgreSQL's 32 bits; SQLite's
+# 64 would take more, but both answer alike), and text holds no NUL (PostgreSQL refuses it)
+# and is of a sane length. Anything else is a 422 naming the parameter, never a 500.
+
+MAX_INT = 2**31 - 1
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+FilterText = Annotated[str, StringConstraints(max_length=200), AfterValidator(_no_nul)]
+QueryText = Annotated[str, StringConstraints(max_length=1000), AfterValidator(_no_nul)]
+DocumentId = Annotated[int, PathParam(ge=1, le=MAX_INT)]
+Offset = Annotated[int, Query(ge=0, le=MAX_INT)]
+
 
 def _optional_int(value: str | None, name: str) -> int | None:
     if value in (None, ""):
         return None
     try:
-        return int(value)
+        number = int(value)
     except ValueError as exc:
         raise HTTPException(422, f"{name}: not a number: {value!r}") from exc
+    if not 1 <= number <= MAX_INT:
+        raise HTTPException(422, f"{name}: must be from 1 to {MAX_INT}, got {value}")
+    return number
 
 
 def _optional_date(value: str | None, name: str) -> date | None:
@@ -81,12 +107,12 @@ def _optional_date(value: str | None, name: str) -> date | None:
 
 
 def document_filter(
-    source: list[str] = Query([]),
-    language: str | None = None,
-    kind: str | None = None,
-    issue: str | None = None,
-    since: str | None = None,
-    until: str | None = None,
+    source: list[FilterText] = Query([]),
+    language: FilterText | None = None,
+    kind: FilterText | None = None,
+    issue: FilterText | None = None,
+    since: FilterText | None = None,
+    until: FilterText | None = None,
 ) -> DocumentFilter:
     """Filters from the query string; empty form fields mean "any"."""
     return DocumentFilter(
@@ -143,24 +169,24 @@ def create_app(settings: Settings, blobs: BlobStore | None = None) -> FastAPI:
     def api_documents(
         filters: DocumentFilter = Depends(document_filter),
         limit: int = Query(50, ge=1, le=500),
-        offset: int = Query(0, ge=0),
+        offset: Offset = 0,
     ) -> list[dict[str, Any]]:
         with session_scope(engine) as session:
             return [document_summary(d) for d in list_filtered(session, filters, limit, offset)]
 
     @app.get("/api/search")
     def api_search(
-        q: str,
+        q: QueryText,
         filters: DocumentFilter = Depends(document_filter),
         limit: int = Query(20, ge=1, le=200),
-        offset: int = Query(0, ge=0),
+        offset: Offset = 0,
     ) -> list[dict[str, Any]]:
         with session_scope(engine) as session:
             rows = _results(session, q, filters, limit, offset)
         return [{k: v for k, v in r.items() if k != "snippet_html"} for r in rows]
 
     @app.get("/api/documents/{document_id}")
-    def api_document(document_id: int) -> dict[str, Any]:
+    def api_document(document_id: DocumentId) -> dict[str, Any]:
         with session_scope(engine) as session:
             return document_detail(session, _load(session, document_id), explanations=True)
 
@@ -169,10 +195,10 @@ def create_app(settings: Settings, blobs: BlobStore | None = None) -> FastAPI:
     @app.get("/", response_class=HTMLResponse)
     def index(
         request: Request,
-        q: str = "",
+        q: QueryText = "",
         filters: DocumentFilter = Depends(document_filter),
         limit: int = Query(50, ge=1, le=500),
-        offset: int = Query(0, ge=0),
+        offset: Offset = 0,
     ) -> Any:
         with session_scope(engine) as session:
             rows = _results(session, q, filters, limit, offset)
@@ -216,13 +242,13 @@ def create_app(settings: Settings, blobs: BlobStore | None = None) -> FastAPI:
         return TEMPLATES.TemplateResponse(request, "status.html", {"status": api_status()})
 
     @app.get("/documents/{document_id}", response_class=HTMLResponse)
-    def document_page(request: Request, document_id: int) -> Any:
+    def document_page(request: Request, document_id: DocumentId) -> Any:
         with session_scope(engine) as session:
             detail = document_detail(session, _load(session, document_id), explanations=True)
         return TEMPLATES.TemplateResponse(request, "document.html", {"doc": detail})
 
     @app.get("/documents/{document_id}/original")
-    def original(document_id: int) -> Response:
+    def original(document_id: DocumentId) -> Response:
         with session_scope(engine) as session:
             document = _load(session, document_id)
             sha, kind = document.content_sha256, document.kind

@@ -198,7 +198,7 @@ def archive_show(
     if text:
         for number, page in enumerate(row["text_pages"], start=1):
             console.rule(f"page {number}")
-            console.print(page, markup=False, highlight=False)
+            console.print(page, highlight=False)
 
 
 # -- the originals ----------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from worker.cli.common import (
     engine,
     err,
     fail,
-    iso,
+    line,
     load_settings,
     print_json,
     styled,
@@ -50,14 +50,18 @@ def poll(
         )
     except ConfigError as exc:
         raise fail(str(exc), 2) from exc
+    # An unusable archive is the operator's to fix: one configuration error, not a failed
+    # poll per source (a Celery poll reports it as the source's error instead).
+    (settings.resolved_archive_dir / ".spool").mkdir(parents=True, exist_ok=True)
     pacer = make_pacer(settings)  # shared: sources on one host share its budget
     reports = []
     with Progress(
         SpinnerColumn(),
-        TextColumn("[bold]{task.description}"),
+        # The URLs come from the sites: shown as they are, never read as markup.
+        TextColumn("{task.description}", style="bold", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("{task.fields[url]}", style="dim"),
+        TextColumn("{task.fields[url]}", style="dim", markup=False),
         console=err,
         transient=True,
         disable=as_json or not err.is_terminal,
@@ -86,7 +90,8 @@ def poll(
         )
         return
     table = Table(title="Poll results")
-    for column in ("source", "status", "new", "changed", "unchanged", "failed", "alerts"):
+    columns = ("source", "status", "new", "changed", "unchanged", "failed", "skipped", "alerts")
+    for column in columns:
         table.add_column(column, justify="right" if column not in ("source", "status") else "left")
     for r in reports:
         table.add_row(
@@ -96,17 +101,21 @@ def poll(
             str(r.changed),
             str(r.unchanged),
             str(r.failed),
+            str(r.skipped),
             str(r.alerts),
         )
     console.print(table)
     for r in reports:
         if r.error:
-            console.print(f"[red]{r.source} failed:[/red] {r.error}")
+            console.print(line((f"{r.source} failed:", "red"), f" {r.error}"))
         for failure in r.failures[:10]:
             if not r.error or failure not in r.error:
-                console.print(f"[yellow]{r.source}:[/yellow] {failure}")
+                console.print(line((f"{r.source}:", "yellow"), f" {failure}"))
         if len(r.failures) > 10:
-            console.print(f"[yellow]{r.source}:[/yellow] … and {len(r.failures) - 10} more")
+            more = f" … and {len(r.failures) - 10} more"
+            console.print(line((f"{r.source}:", "yellow"), more))
+        for warning in r.warnings:
+            console.print(line((f"{r.source}: warning:", "yellow"), f" {warning}"))
     if extracted:
         alerts = sum(o.alerts for o in leftovers)
         console.print(f"extracted {len(extracted)} pending documents ({alerts} alerts)")
@@ -120,6 +129,7 @@ def poll(
 @app.command()
 def sources(as_json: JsonOpt = False) -> None:
     """List configured sources with their last poll status."""
+    from worker.status import poll_state, polls_running, unfinished_polls
     from worker.storage.db import session_scope
     from worker.storage.repo import document_counts, source_states
 
@@ -127,6 +137,8 @@ def sources(as_json: JsonOpt = False) -> None:
     with session_scope(engine(settings)) as session:
         states = source_states(session)
         counts = document_counts(session)
+    # a poll that started and never finished: interrupted, unless a worker holds its lock
+    running = polls_running(settings.broker_url, unfinished_polls(states.values()))
     rows: list[dict[str, Any]] = []
     for src in settings.source_list:
         state = states.get(src.name)
@@ -139,9 +151,7 @@ def sources(as_json: JsonOpt = False) -> None:
                 "enabled": src.enabled,
                 "interval_minutes": src.interval_minutes,
                 "documents": counts.get(src.name, 0),
-                "last_poll": iso(state.last_poll_finished_at) if state else None,
-                "last_status": state.last_status if state else None,
-                "last_error": state.last_error if state else None,
+                **poll_state(state, running),
                 "last_counts": state.last_counts if state else {},
             }
         )
@@ -191,11 +201,11 @@ def series(as_json: JsonOpt = False) -> None:
         table.add_column(column)
     for row in rows:
         status = (
-            f"[red]overdue by {row['days_late']} days[/red]"
+            line((f"overdue by {row['days_late']} days", "red"))
             if row["overdue"]
-            else "[green]on schedule[/green]"
+            else line(("on schedule", "green"))
             if row["latest_issue"]
-            else "[dim]none seen[/dim]"
+            else line(("none seen", "dim"))
         )
         table.add_row(
             row["name"],

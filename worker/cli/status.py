@@ -6,7 +6,16 @@ from typing import Any
 
 from rich.table import Table
 
-from worker.cli.common import JsonOpt, app, console, engine, load_settings, print_json, styled
+from worker.cli.common import (
+    JsonOpt,
+    app,
+    console,
+    engine,
+    line,
+    load_settings,
+    print_json,
+    styled,
+)
 
 
 @app.command()
@@ -28,9 +37,9 @@ def _print(report: dict[str, Any]) -> None:
         queues = ", ".join(f"{name} {n}" for name, n in broker["queues"].items())
         console.print(f"broker {broker['url']}: queued {queues}")
     elif broker["reachable"] is False:
-        console.print(f"[red]broker {broker['url']}: {broker['error']}[/red]")
+        console.print(line((f"broker {broker['url']}: {broker['error']}", "red")))
     else:
-        console.print(f"[dim]broker {broker['url']}: {broker['error']}[/dim]")
+        console.print(line((f"broker {broker['url']}: {broker['error']}", "dim")))
 
     table = Table(title="Sources")
     for column in ("name", "documents", "last poll", "status", "failed URLs", "last error"):
@@ -57,11 +66,9 @@ def _print(report: dict[str, Any]) -> None:
     console.print("alerts: " + ", ".join(f"{n} {status}" for status, n in alerts.items()))
     for series in report["series"]:
         if series["overdue"]:
-            console.print(
-                f"[red]{series['name']}: next issue overdue by {series['days_late']} days[/red]"
-                f" (latest n°{series['latest_issue']})"
-            )
+            late = f"{series['name']}: next issue overdue by {series['days_late']} days"
+            console.print(line((late, "red"), f" (latest n°{series['latest_issue']})"))
         elif series["latest_issue"]:
             console.print(f"{series['name']}: on schedule (latest n°{series['latest_issue']})")
         else:
-            console.print(f"[dim]{series['name']}: no issue seen yet[/dim]")
+            console.print(line((f"{series['name']}: no issue seen yet", "dim")))

@@ -14,6 +14,7 @@ from worker.cli.common import (
     engine,
     fail,
     iso,
+    line,
     load_settings,
     print_json,
 )
@@ -96,9 +97,8 @@ def subscribe(
                 queued = queue_backfill(session, subscription)
     except ValueError as exc:
         raise fail(str(exc)) from exc
-    console.print(
-        f"subscribed [bold]{name}[/bold]: {query} → " + ", ".join(redact_url(u) for u in notify)
-    )
+    urls = ", ".join(redact_url(u) for u in notify)
+    console.print(line("subscribed ", (name, "bold"), f": {query} → {urls}"))
     if backfill:
         console.print(f"{queued} alert(s) queued for documents already archived")
 
@@ -182,15 +182,17 @@ def preview(
         print_json(rows)
         return
     if not rows:
-        console.print(f"nothing in the archive matches [bold]{name}[/bold]")
+        console.print(line("nothing in the archive matches ", (name, "bold")))
         return
     for row in rows:
-        console.print(f"[bold]#{row['document']}[/bold] {row['title'] or ''} ({row['kind']})")
+        console.print(
+            line((f"#{row['document']}", "bold"), f" {row['title'] or ''} ({row['kind']})")
+        )
         for term in row["explanation"]["terms"]:
             where = f" p. {','.join(map(str, term['pages'][:5]))}" if row["kind"] == "pdf" else ""
-            console.print(f"  {term['term']} ×{term['count']}{where}", markup=False)
+            console.print(f"  {term['term']} ×{term['count']}{where}")
             for snippet in term["snippets"][:1]:
-                console.print(f"    {snippet['text']}", markup=False, highlight=False)
+                console.print(f"    {snippet['text']}", highlight=False)
 
 
 @app.command()
@@ -205,7 +207,7 @@ def unsubscribe(name: str) -> None:
             remove_subscription(session, name)
     except NotFound as exc:
         raise fail(str(exc)) from exc
-    console.print(f"unsubscribed [bold]{name}[/bold]")
+    console.print(line("unsubscribed ", (name, "bold")))
 
 
 @subscriptions_app.command("test")
@@ -232,10 +234,10 @@ def test_message(name: str) -> None:
     failed = 0
     for url in urls:
         result = send(url, message, key=f"test-{name}")
-        mark = "[green]ok[/green]" if result.ok else "[red]failed[/red]"
-        console.print(f"{mark} {redact_url(url)}")
+        mark = ("ok", "green") if result.ok else ("failed", "red")
+        console.print(line(mark, f" {redact_url(url)}"))
         if result.log:
-            console.print(result.log, markup=False, highlight=False, style="dim")
+            console.print(result.log, highlight=False, style="dim")
         failed += not result.ok
     if failed:
         raise typer.Exit(1)
