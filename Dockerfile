@@ -53,4 +53,4 @@ WORKDIR /home/tipwatch
 EXPOSE 8000
 
 # Default role: the Celery worker. docker-compose.yml sets the command of each service.
-CMD ["celery", "-A", "worker", "worker", "--loglevel=INFO", "--queues=poll,extract,notify", "--concurrency=2"]
+CMD ["celery", "-A", "tasks.celery_app", "worker", "--loglevel=INFO", "--queues=poll,extract,notify", "--concurrency=2"]

@@ -52,10 +52,10 @@ web: $(STAMP)
 	$(BIN)/tipwatch web
 
 worker: $(STAMP)
-	$(BIN)/celery -A worker worker --loglevel=INFO
+	$(BIN)/celery -A tasks.celery_app worker --loglevel=INFO
 
 beat: $(STAMP)
-	$(BIN)/celery -A worker beat --loglevel=INFO
+	$(BIN)/celery -A tasks.celery_app beat --loglevel=INFO
 
 clean:
 	rm -rf $(VENV) test-artifacts .pytest_cache .ruff_cache

@@ -1,8 +1,8 @@
 """End-to-end throughput: documents per minute from discovery to delivered alert.
 
-Three shapes of Celery workers, each process ``celery -A worker worker --concurrency=1
---pool=prefork -Q <queues>``: one worker on every queue (the baseline), two such workers, and
-the compose shape, a worker on ``poll,notify`` beside an extractor on ``extract``.
+Three shapes of Celery workers, each process ``celery -A tasks.celery_app worker
+--concurrency=1 --pool=prefork -Q <queues>``: one worker on every queue (the baseline), two such
+workers, and the compose shape, a worker on ``poll,notify`` beside an extractor on ``extract``.
 
 Each run gets a fresh loopback replica of the sites, a fresh SQLite data dir, a local aiosmtpd
 server and an empty Redis database (DB 10, flushed before and after). A subscription matching
@@ -187,10 +187,10 @@ def run(smoke: bool = False) -> str:
         )
     lines += [
         "",
-        "Each process is a separate `celery -A worker worker --concurrency=1 --pool=prefork "
-        "-Q <queues>`. *polls done*: from sending `tipwatch.poll_source` for every source until "
-        "every poll returned (its PDFs may still wait on the extract queue); *all delivered*: "
-        "until every PDF is extracted and the last email received. `tipwatch alerts --json` is "
-        "then asserted to hold as many alerts as emails, all `sent`.",
+        "Each process is a separate `celery -A tasks.celery_app worker --concurrency=1 "
+        "--pool=prefork -Q <queues>`. *polls done*: from sending `tipwatch.poll_source` for "
+        "every source until every poll returned (its PDFs may still wait on the extract "
+        "queue); *all delivered*: until every PDF is extracted and the last email received. "
+        "`tipwatch alerts --json` is then asserted to hold as many alerts as emails, all `sent`.",
     ]
     return "\n".join(lines)

@@ -30,23 +30,8 @@ from worker.match import (
     Work,
     explain,
 )
-from worker.query import (
-    LANGUAGES,
-    MAX_NEAR,
-    MAX_NEARS,
-    WORD,
-    And,
-    Field,
-    Near,
-    Node,
-    Not,
-    Or,
-    Term,
-    fold,
-    parse_query,
-    query_stems,
-    stem,
-)
+from worker.query import MAX_NEAR, MAX_NEARS, And, Field, Near, Node, Not, Or, Term, parse_query
+from worker.text import LANGUAGES, WORD, fold, query_stems, stem
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 SUBSCRIPTIONS = 10_000

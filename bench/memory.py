@@ -51,8 +51,8 @@ def child(mode: str, url: str, workdir: str) -> None:
     """Runs in the subprocess: archive ``url`` the ``mode`` way, print a JSON line."""
     import httpx
 
-    from worker.archive import LocalBlobStore
-    from worker.extract import sniff_kind
+    from worker.blobs import LocalBlobStore
+    from worker.extract.formats import sniff_kind
     from worker.fetch import Fetcher
     from worker.urls import netloc
 
@@ -86,7 +86,7 @@ def poll_child(mode: str, url: str, workdir: str) -> None:
 
     from config.settings import Settings, SourceConfig
     from worker.discover import Page, kind_for
-    from worker.pipeline import poll_source
+    from worker.ingest.poll import poll_source
     from worker.storage.db import get_engine
 
     out: dict[str, object] = {"mode": mode}
@@ -136,7 +136,7 @@ def hostile_rows(tmp: Path, smoke: bool) -> list[str]:
             if "requests" in baseline:
                 detail = f"{ours['requests']:,} vs {baseline['requests']:,} document requests"
             else:
-                detail = f"{ours['status']}, refused vs {baseline['links']:,} links parsed"
+                detail = f"{ours['status']}: refused unread vs parsed whole"
             rows.append(
                 f"| {label} | {ours_mib:,.0f} ({ours_mib - base:+,.0f}) | {ours['seconds']:.1f} "
                 f"| {modes[1]}: {baseline_mib:,.0f} ({baseline_mib - base:+,.0f}) "
@@ -216,8 +216,8 @@ if __name__ == "__main__":
     if mode == "imports only":
         import httpx  # noqa: F401
 
-        import worker.archive
-        import worker.extract
+        import worker.blobs
+        import worker.extract.formats
         import worker.fetch  # noqa: F401
 
         print(json.dumps({"maxrss_kib": peak_rss_kib()}))

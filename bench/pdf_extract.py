@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.replica import pdfs, texts
-from worker.extract import extract_pdf
+from worker.extract.formats import extract_pdf
 
 SENTENCES = (
     "focus on the regional expert group meeting in Dubrovnik",
@@ -83,7 +83,7 @@ def _time(extract: Callable[[Path], list[str]], path: Path, repeat: int) -> tupl
 def run(smoke: bool = False) -> str:
     target_pages, repeat = (8, 1) if smoke else (60, 5)
     extractors: list[tuple[str, Callable[[Path], list[str]], int]] = [
-        ("pypdfium2 (worker.extract.extract_pdf)", with_pypdfium2, repeat),
+        ("pypdfium2 (worker.extract.formats.extract_pdf)", with_pypdfium2, repeat),
         ("pdfminer.six (high_level.extract_text)", with_pdfminer, max(1, repeat // 2)),
     ]
     if shutil.which("pdftotext"):

@@ -1,0 +1,1 @@
+"""Configuration: the validated settings, the sources file and the default templates."""

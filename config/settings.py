@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
+import soupsieve
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -34,6 +35,48 @@ def _default_data_dir() -> Path:
 
 class ConfigError(Exception):
     """A configuration file or value is invalid; the message names the file and the key."""
+
+
+# The sources file's schema for ``kind`` and ``options``: each kind worker.discover implements
+# (one registered class per kind; it checks at import that both lists agree) and the option keys
+# it accepts. Declared here, not looked up in worker/, so config/ imports nothing above it and
+# every load of the sources file validates kinds whatever was imported before.
+SOURCE_KIND_OPTIONS: dict[str, frozenset[str]] = {
+    "spip": frozenset({"title_filter"}),
+    "unodc": frozenset({"title_filter"}),
+    "rss": frozenset({"title_filter"}),
+    "html": frozenset(
+        {
+            "title_filter",
+            "item_pattern",
+            "document_pattern",
+            "item_selector",
+            "document_selector",
+            "pagination_selector",
+        }
+    ),
+}
+
+
+def validate_source_options(kind: str, options: dict[str, Any]) -> None:
+    """Raise ValueError naming the key when ``options`` do not suit the source ``kind``."""
+    known = SOURCE_KIND_OPTIONS[kind]
+    unknown = set(options) - known
+    if unknown:
+        raise ValueError(
+            f"unknown option(s) {sorted(unknown)} for kind {kind!r} (known: {sorted(known)})"
+        )
+    for key, value in options.items():
+        if key.endswith("_selector"):
+            try:
+                soupsieve.compile(value)
+            except (soupsieve.SelectorSyntaxError, TypeError) as exc:
+                raise ValueError(f"{key}: invalid CSS selector: {exc}") from exc
+        if key.endswith(("_filter", "_pattern")):
+            try:
+                re.compile(value)
+            except (re.error, TypeError) as exc:
+                raise ValueError(f"{key}: invalid regular expression: {exc}") from exc
 
 
 class SeriesConfig(BaseModel):
@@ -223,8 +266,6 @@ def load_sources(path: Path, base_urls: dict[str, str] | None = None) -> list[So
     original host is rewritten everywhere it appears (other sources' ``base_url`` and
     ``allowed_hosts``), so sources that share a host or link to each other keep working.
     """
-    from worker.discover import source_kinds  # registered kinds live with discovery
-
     try:
         raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
     except UnicodeDecodeError as exc:
@@ -248,14 +289,13 @@ def load_sources(path: Path, base_urls: dict[str, str] | None = None) -> list[So
                 f"sources[{index}].{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
             )
             raise ConfigError(f"{path}: source {label}: {errors}") from exc
-        kinds = source_kinds()
-        if src.kind not in kinds:
+        if src.kind not in SOURCE_KIND_OPTIONS:
             raise ConfigError(
                 f"{path}: source {label}: sources[{index}].kind: unknown kind {src.kind!r}"
-                f" (known: {', '.join(sorted(kinds))})"
+                f" (known: {', '.join(sorted(SOURCE_KIND_OPTIONS))})"
             )
         try:
-            kinds[src.kind].validate_options(src.options)
+            validate_source_options(src.kind, src.options)
         except ValueError as exc:
             raise ConfigError(f"{path}: source {label}: sources[{index}].options: {exc}") from exc
         sources.append(src)

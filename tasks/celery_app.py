@@ -18,7 +18,7 @@ from kombu import Exchange, Queue
 from config.settings import ConfigError
 from tasks.schedule import beat_schedule
 from worker import runtime
-from worker.extraction import lease_seconds
+from worker.extract.job import lease_seconds
 from worker.logs import configure_logging
 from worker.status import QUEUES
 
@@ -76,7 +76,7 @@ def make_app() -> Celery:
         worker_prefetch_multiplier=1,
         task_track_started=True,
         # PDFium may hang on a hostile PDF: the soft limit is the extraction timeout, the hard
-        # one kills the child (the attempt is recorded; see worker.extraction).
+        # one kills the child (the attempt is recorded; see worker.extract.job).
         task_annotations={
             "tipwatch.extract_document": {
                 "soft_time_limit": settings.extract_timeout,

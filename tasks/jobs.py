@@ -15,10 +15,10 @@ from sqlalchemy.exc import OperationalError
 
 from tasks.celery_app import app
 from worker import runtime
-from worker.digest import send_digests
-from worker.extraction import extract_document, lease_seconds, pending_extractions
-from worker.notify import deliver_alert, pending_alert_ids
-from worker.pipeline import poll_source
+from worker.alerts.deliver import deliver_alert, pending_alert_ids
+from worker.alerts.digest import send_digests
+from worker.extract.job import extract_document, lease_seconds, pending_extractions
+from worker.ingest.poll import poll_source
 
 POLL_SOFT_LIMIT = 50 * 60
 

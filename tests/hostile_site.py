@@ -17,6 +17,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 Behaviour = Callable[[BaseHTTPRequestHandler], None]
 
@@ -117,7 +118,8 @@ def regenerated_pdf(make: Callable[[str], bytes]) -> Behaviour:
 
 
 class HostileSite:
-    """Serves ``routes`` (path → behaviour) on a free loopback port; tests add routes freely."""
+    """Serves ``routes`` (path, percent-decoded → behaviour) on a free loopback port; tests add
+    routes freely."""
 
     def __init__(self, routes: dict[str, Behaviour] | None = None) -> None:
         self.routes: dict[str, Behaviour] = dict(routes or {})
@@ -128,7 +130,7 @@ class HostileSite:
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:
-                path = self.path.split("?", 1)[0]
+                path = unquote(self.path.split("?", 1)[0])
                 site.hits[path] += 1
                 behaviour = site.routes.get(path)
                 if behaviour is None:

@@ -15,8 +15,8 @@ import pytest
 from config.settings import Settings
 from tests.archive_site import MiniSite, mini_tipwatch
 from tests.conftest import Tipwatch
-from worker.archive import BlobMissing, BlobStore, LocalBlobStore, open_blob_store
-from worker.objectstore import ObjectBlobStore
+from worker.blobs import BlobMissing, BlobStore, LocalBlobStore, open_blob_store
+from worker.blobs.s3 import ObjectBlobStore
 
 
 def _local(tmp: Path) -> BlobStore:

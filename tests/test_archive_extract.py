@@ -12,8 +12,8 @@ import pypdf
 import pytest
 
 from tests.replica import build_pdf
-from worker.extract import Extracted, extract_pdf
-from worker.extract_pool import PdfPool, extract_pdf_isolated
+from worker.extract.formats import Extracted, extract_pdf
+from worker.extract.isolate import PdfPool, extract_pdf_isolated
 
 TEXT = [
     "Trafficking in persons for forced labour and sexual exploitation remains widespread.",

@@ -1,9 +1,10 @@
 """End to end through a real Celery worker (and beat) on a real Redis broker.
 
-The worker and beat are started exactly as docker-compose.yml starts them (``celery -A worker
-worker ...`` / ``celery -A worker beat ...``), as subprocesses from the venv, against the loopback
-replica of the sites and a local SMTP server. They use a dedicated Redis database, flushed before
-and after each test. Every process started here is stopped in a ``finally``, also on failure.
+The worker and beat are started exactly as docker-compose.yml starts them (``celery -A
+tasks.celery_app worker ...`` / ``celery -A tasks.celery_app beat ...``), as subprocesses from the
+venv, against the loopback replica of the sites and a local SMTP server. They use a dedicated
+Redis database, flushed before and after each test. Every process started here is stopped in a
+``finally``, also on failure.
 """
 
 from __future__ import annotations
@@ -50,8 +51,9 @@ def celery_env(tipwatch: Tipwatch, broker: str) -> dict[str, str]:
 def celery_process(
     args: list[str], env: dict[str, str], log: Path, ready: str, timeout: float = 60
 ) -> AbstractContextManager[subprocess.Popen[bytes]]:
-    """Run ``celery -A worker <args>`` as a :func:`service`."""
-    return service([str(BIN / "celery"), "-A", "worker", *args], env, log, ready, timeout)
+    """Run ``celery -A tasks.celery_app <args>`` as a :func:`service`."""
+    argv = [str(BIN / "celery"), "-A", "tasks.celery_app", *args]
+    return service(argv, env, log, ready, timeout)
 
 
 @contextmanager

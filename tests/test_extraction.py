@@ -20,13 +20,13 @@ from sqlalchemy.engine import Engine
 
 from config.settings import Settings
 from tests.conftest import Replica, SmtpServer, Tipwatch, make_env
-from worker.extraction import (
+from worker.extract.job import (
     MAX_ATTEMPTS,
     extract_document,
     lease_seconds,
     pending_extractions,
 )
-from worker.pipeline import SourceReport, poll_source
+from worker.ingest.poll import SourceReport, poll_source
 from worker.storage.db import dispose_engines, get_engine, session_scope
 from worker.storage.models import Alert, Document
 
@@ -63,6 +63,7 @@ class Install:
                     "pages": [p.text for p in d.pages],
                     "keywords": d.keywords,
                     "extract_error": d.extract_error,
+                    "attempts": d.extract_attempts,
                     "alerts": sorted(
                         (a.subscription_id, str(a.explanation))
                         for a in session.scalars(select(Alert).where(Alert.document_id == d.id))
@@ -107,6 +108,9 @@ def test_deferred_extraction_gives_what_inline_extraction_gives(make_install: An
     assert {o.status for o in outcomes} == {"extracted"}
     assert sum(o.alerts for o in outcomes) > 0
     assert inline.documents() == deferred.documents()
+    # One path: every document, HTML or PDF, in the poll or on the queue, went through the
+    # extraction job's claim exactly once.
+    assert {d["attempts"] for d in inline.documents().values()} == {1}
 
 
 def test_duplicate_tasks_extract_and_alert_once(make_install: Any) -> None:
@@ -128,15 +132,15 @@ def _crash_extraction(settings: Settings, document_id: int) -> None:
     """In a forked child: start an extraction and die inside it, as a PDFium crash would."""
     import os
 
-    import worker.extraction
+    import worker.extract.job
 
     def die(*_: object) -> None:
         os._exit(70)
 
-    worker.extraction._extract_blob = die  # type: ignore[assignment]
+    worker.extract.job._extract_blob = die  # type: ignore[assignment]
     dispose_engines()  # the parent's pooled connections are not ours
     engine = get_engine(settings.resolved_database_url)
-    worker.extraction.extract_document(engine, settings, document_id)
+    worker.extract.job.extract_document(engine, settings, document_id)
 
 
 def test_a_pdf_that_kills_its_worker_is_retried_then_given_up(make_install: Any) -> None:

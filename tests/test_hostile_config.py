@@ -204,52 +204,44 @@ def test_non_utf8_sources_file(configured: Tipwatch, tmp_path: Path) -> None:
     assert "TIPWATCH_SOURCES" in line and "UTF-8" in line
 
 
+def run_installed(
+    tipwatch: Tipwatch, *argv: str, cwd: Path | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """An installed command (``tipwatch``, ``celery``) with the TIP Watch's environment, to
+    its end: one that fails fast on its configuration."""
+    return subprocess.run(
+        [str(BIN / argv[0]), *argv[1:]],
+        env=tipwatch.env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def run_web(tipwatch: Tipwatch) -> subprocess.CompletedProcess[str]:
+    return run_installed(tipwatch, "tipwatch", "web", "--port", str(free_port()))
+
+
 def test_setting_from_dotenv_names_the_file(configured: Tipwatch, tmp_path: Path) -> None:
     workdir = tmp_path / "workdir"
     workdir.mkdir()
     (workdir / ".env").write_text("TIPWATCH_LOG_FORMAT=yaml\n")
-    result = subprocess.run(
-        [str(BIN / "tipwatch"), "sources"],
-        env=configured.env,
-        cwd=workdir,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_installed(configured, "tipwatch", "sources", cwd=workdir, timeout=120)
     assert_config_error(result, "TIPWATCH_LOG_FORMAT", str(workdir / ".env"))
 
 
 def test_web_and_celery_fail_fast_on_a_bad_setting(configured: Tipwatch) -> None:
     configured.env["TIPWATCH_HOST_DELAY"] = "-1"
-    web = subprocess.run(
-        [str(BIN / "tipwatch"), "web", "--port", str(free_port())],
-        env=configured.env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert_config_error(web, "TIPWATCH_HOST_DELAY")
+    assert_config_error(run_web(configured), "TIPWATCH_HOST_DELAY")
     for role in (["worker", "--pool", "solo"], ["beat"]):
-        celery = subprocess.run(
-            [str(BIN / "celery"), "-A", "tasks.celery_app", *role],
-            env=configured.env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        celery = run_installed(configured, "celery", "-A", "tasks.celery_app", *role, cwd=ROOT)
         assert_config_error(celery, "TIPWATCH_HOST_DELAY")
 
 
 def test_web_fails_fast_on_an_unreachable_database(configured: Tipwatch) -> None:
     configured.env["TIPWATCH_DATABASE_URL"] = "postgresql://tw:dbS3cret@127.0.0.1:1/x"
-    web = subprocess.run(
-        [str(BIN / "tipwatch"), "web", "--port", str(free_port())],
-        env=configured.env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    web = run_web(configured)
     line = assert_config_error(web, "TIPWATCH_DATABASE_URL", "127.0.0.1:1")
     assert "dbS3cret" not in line
 

@@ -279,10 +279,9 @@ def rerendering_site() -> Any:
         yield site
 
 
-def test_a_pdf_rerendered_on_every_request_is_one_version_and_one_alert(
-    tmp_path: Path, rerendering_site: HostileSite
-) -> None:
-    tipwatch = site_tipwatch(tmp_path, rerendering_site, ("regen", "/list"))
+def rerendering_tipwatch(tmp_path: Path, site: HostileSite) -> Tipwatch:
+    """A TIP Watch polling the re-rendering site, with a subscription its PDF matches."""
+    tipwatch = site_tipwatch(tmp_path, site, ("regen", "/list"))
     tipwatch.run(
         "subscribe",
         "cooperation",
@@ -291,6 +290,13 @@ def test_a_pdf_rerendered_on_every_request_is_one_version_and_one_alert(
         "--notify",
         "json://127.0.0.1:9/",
     )
+    return tipwatch
+
+
+def test_a_pdf_rerendered_on_every_request_is_one_version_and_one_alert(
+    tmp_path: Path, rerendering_site: HostileSite
+) -> None:
+    tipwatch = rerendering_tipwatch(tmp_path, rerendering_site)
     reports = [poll(tipwatch)["regen"] for _ in range(3)]
     assert rerendering_site.hits["/regen0.pdf"] == 3  # new bytes each time
     assert [r["new"] for r in reports] == [1, 0, 0]
@@ -313,20 +319,12 @@ def test_a_rerendered_pdf_extracted_on_the_queue_folds_into_its_version(
     previous version's text and folds the new row into it (no version, no alert)."""
     from sqlalchemy import func, select
 
-    from worker.extraction import extract_document
-    from worker.pipeline import poll_source
+    from worker.extract.job import extract_document
+    from worker.ingest.poll import poll_source
     from worker.storage.db import get_engine, session_scope
     from worker.storage.models import Alert, Document, DocumentLink
 
-    tipwatch = site_tipwatch(tmp_path, rerendering_site, ("regen", "/list"))
-    tipwatch.run(
-        "subscribe",
-        "cooperation",
-        "--query",
-        "judicial cooperation",
-        "--notify",
-        "json://127.0.0.1:9/",
-    )
+    tipwatch = rerendering_tipwatch(tmp_path, rerendering_site)
     settings = tipwatch.settings()
     engine = get_engine(settings.resolved_database_url)
     source = settings.source("regen")

@@ -13,57 +13,31 @@ Everything runs for real: loopback sites, the ``tipwatch`` command, ``tipwatch w
 from __future__ import annotations
 
 import json
-import os
-import threading
 import time
-import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
 
 import httpx
 import pytest
-import sqlalchemy as sa
 
 from tests.archive_site import running_web
 from tests.conftest import Tipwatch, make_env
+from tests.hostile_site import Behaviour, HostileSite, static
+from tests.test_storage import database_url  # noqa: F401  (fixture: SQLite, then PostgreSQL)
 
-# -- a loopback site serving fixed bytes ----------------------------------------------------
+# -- a loopback site serving fixed bytes (tests/hostile_site.py) ----------------------------
 
 
-class StaticSite:
-    """Serves ``files``: path → (Content-Type, body[, seconds to wait before answering])."""
+def delayed(seconds: float, behaviour: Behaviour) -> Behaviour:
+    """``behaviour``, after ``seconds`` without a byte."""
 
-    def __init__(self, files: dict[str, tuple[Any, ...]]) -> None:
-        self.files = files
-        site = self
+    def serve(request: BaseHTTPRequestHandler) -> None:
+        time.sleep(seconds)
+        behaviour(request)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                entry = site.files.get(unquote(self.path))
-                if entry is None:
-                    self.send_error(404)
-                    return
-                if len(entry) > 2:
-                    time.sleep(entry[2])
-                self.send_response(200)
-                self.send_header("Content-Type", entry[0])
-                self.send_header("Content-Length", str(len(entry[1])))
-                self.end_headers()
-                self.wfile.write(entry[1])
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    return serve
 
 
 def tipwatch_for(tmp_path: Path, sources: str, **extra: str) -> Tipwatch:
@@ -83,7 +57,7 @@ NAME = "[/x]watch"
 QUERY = "trafficking OR [/x]"
 
 
-def _markup_files() -> dict[str, tuple[Any, ...]]:
+def _markup_routes() -> dict[str, Behaviour]:
     listing = f"""<html><body><main><ul>
 <li><a href="{ARTICLE_PATH}">{TITLE}</a></li>
 <li><a href="{MISSING_PATH}">[bold red]missing</a></li>
@@ -93,20 +67,19 @@ def _markup_files() -> dict[str, tuple[Any, ...]]:
     )
     article = f"<html><body><main><h1>{TITLE}</h1><p>{text}</p></main></body></html>"
     return {
-        "/index.html": ("text/html; charset=utf-8", listing.encode()),
+        "/index.html": static(listing.encode()),
         # slow, so a forced-terminal progress bar surely draws this URL
-        ARTICLE_PATH: ("text/html; charset=utf-8", article.encode(), 0.6),
+        ARTICLE_PATH: delayed(0.6, static(article.encode())),
     }
 
 
 @pytest.fixture
-def markup_site() -> Iterator[StaticSite]:
-    site = StaticSite(_markup_files())
-    yield site
-    site.close()
+def markup_site() -> Iterator[HostileSite]:
+    with HostileSite(_markup_routes()) as site:
+        yield site
 
 
-def _markup_tipwatch(site: StaticSite, tmp_path: Path) -> Tipwatch:
+def _markup_tipwatch(site: HostileSite, tmp_path: Path) -> Tipwatch:
     return tipwatch_for(
         tmp_path,
         f"""sources:
@@ -124,7 +97,7 @@ def _markup_tipwatch(site: StaticSite, tmp_path: Path) -> Tipwatch:
 
 
 def test_markup_in_site_and_user_text_is_printed_literally(
-    markup_site: StaticSite, tmp_path: Path
+    markup_site: HostileSite, tmp_path: Path
 ) -> None:
     tipwatch = _markup_tipwatch(markup_site, tmp_path)
 
@@ -184,9 +157,9 @@ def _page(head: str, body: str) -> str:
     )
 
 
-def _charset_files(
+def _charset_routes(
     case: str, content_type: str, encode: Any, heads: tuple[str, str]
-) -> dict[str, tuple[Any, ...]]:
+) -> dict[str, Behaviour]:
     listing = _page(
         heads[0],
         f'<ul><li><a href="/{case}/article.html">Article</a></li>'
@@ -196,9 +169,9 @@ def _charset_files(
     article = _page(heads[1], f"<h1>{ARTICLE_TITLE}</h1>{text}")
     untitled = _page(heads[1], text)  # no title: the link's is kept
     return {
-        f"/{case}/index.html": (content_type, encode(listing)),
-        f"/{case}/article.html": (content_type, encode(article, bad=True)),
-        f"/{case}/untitled.html": (content_type, encode(untitled)),
+        f"/{case}/index.html": static(encode(listing), content_type),
+        f"/{case}/article.html": static(encode(article, bad=True), content_type),
+        f"/{case}/untitled.html": static(encode(untitled), content_type),
     }
 
 
@@ -225,17 +198,16 @@ CHARSET_CASES = {
 
 
 @pytest.fixture
-def charset_site() -> Iterator[StaticSite]:
-    files: dict[str, tuple[Any, ...]] = {}
+def charset_site() -> Iterator[HostileSite]:
+    routes: dict[str, Behaviour] = {}
     for case, (content_type, encode, heads) in CHARSET_CASES.items():
-        files.update(_charset_files(case, content_type, encode, heads))
-    site = StaticSite(files)
-    yield site
-    site.close()
+        routes.update(_charset_routes(case, content_type, encode, heads))
+    with HostileSite(routes) as site:
+        yield site
 
 
 def test_pages_in_any_charset_are_stored_with_the_right_letters(
-    charset_site: StaticSite, tmp_path: Path
+    charset_site: HostileSite, tmp_path: Path
 ) -> None:
     sources = "sources:\n" + "".join(
         f"""  - name: {case}
@@ -304,7 +276,7 @@ HEAD_FR = "<html><head>{}</head><body><h1>Les êtres humains – l’Office</h1>
 def test_declarations_the_bytes_contradict_or_browsers_ignore(
     body: bytes, header: str | None
 ) -> None:
-    from worker.extract import decode_html
+    from worker.extract.formats import decode_html
 
     assert "<h1>Les êtres humains – l’Office</h1>" in decode_html(body, header)
 
@@ -314,32 +286,10 @@ def test_declarations_the_bytes_contradict_or_browsers_ignore(
 BIG = [2**31, 2**63, 2**64, 10**30]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh database of each kind (PostgreSQL: a new database, dropped afterwards)."""
-    from tests.test_storage import PG_ADMIN, _pg_available
-
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'web.db'}"
-        return
-    if not _pg_available():
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN}")
-        pytest.skip(f"PostgreSQL is not reachable at {PG_ADMIN}")
-    name = f"tipwatch_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 def test_web_refuses_out_of_range_numbers_and_nul_bytes(
-    markup_site: StaticSite, tmp_path: Path, database_url: str
+    markup_site: HostileSite,
+    tmp_path: Path,
+    database_url: str,  # noqa: F811  (the fixture imported above)
 ) -> None:
     tipwatch = _markup_tipwatch(markup_site, tmp_path)
     tipwatch.env["TIPWATCH_DATABASE_URL"] = database_url

@@ -216,7 +216,7 @@ def test_celery_app_and_web_healthcheck(
     image: Path, polled: tuple[dict[str, str], Path], tmp_path: Path
 ) -> None:
     env, home = polled
-    celery = run_in_image(image, ["celery", "-A", "worker", "report"], env, home)
+    celery = run_in_image(image, ["celery", "-A", "tasks.celery_app", "report"], env, home)
     assert celery.returncode == 0, celery.stderr
     assert "tipwatch" in celery.stdout
 

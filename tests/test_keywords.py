@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from tests.replica import pdfs
-from worker.extract import extract_pdf
+from worker.extract.formats import extract_pdf
 from worker.keywords import boilerplate_lines, extract_keywords, mostly_upper
-from worker.query import fold
+from worker.text import fold
 
 MASTHEAD = ("liberte", "egalite", "fraternite", "ministere", "etrangeres", "representation perm")
 

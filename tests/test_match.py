@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from bench.matching import regex_matches
 from tests.conftest import SmtpServer, Tipwatch
 from tests.replica import pdfs
-from worker.extract import extract_pdf
+from worker.extract.formats import extract_pdf
 from worker.match import (
     DocumentMeta,
     IndexedText,
@@ -26,7 +26,8 @@ from worker.match import (
     explain,
     passes_filters,
 )
-from worker.query import Near, Not, QueryError, Term, fold, format_query, parse_query
+from worker.query import Near, Not, QueryError, Term, format_query, parse_query
+from worker.text import fold
 from worker.thesaurus import Thesaurus, load_thesaurus
 
 # -- the parser -------------------------------------------------------------------------------

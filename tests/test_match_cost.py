@@ -31,8 +31,8 @@ from worker.query import (
     Term,
     format_query,
     parse_query,
-    query_stems,
 )
+from worker.text import query_stems
 
 ISSUE_QUERY = " AND ".join(["trafficking NEAR/200 trafficking"] * 51)  # 93 s on 50 pages
 PAGE = " ".join(["trafficking"] * 450)

@@ -15,7 +15,7 @@ from aiosmtpd.smtp import AuthResult
 from sqlalchemy import update
 
 from tests.conftest import Mailbox, SmtpServer, Tipwatch, body_text, free_port
-from worker.digest import next_slot, send_digests
+from worker.alerts.digest import next_slot, send_digests
 from worker.storage.db import get_engine, session_scope
 from worker.storage.models import Subscription
 

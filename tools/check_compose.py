@@ -18,7 +18,7 @@ refused.) Set COMPOSE_BIN to use a given binary, or a `docker` CLI with the comp
 
 Step 2, TIP Watch's own invariants, on the normalised model the parser printed:
 the services built from the Dockerfile share one image and run a console script of this
-distribution or ``celery`` (whose ``-A`` app is a package of the distribution); exactly one
+distribution or ``celery`` (whose ``-A`` app is the one app, ``tasks.celery_app``); exactly one
 Celery beat with no more than one replica; every queue tasks are routed to (poll, extract,
 notify) is consumed by some worker service; each worker has a stop_grace_period; depends_on with
 service_healthy only on services that have a healthcheck; named volumes declared; TIPWATCH_*
@@ -51,6 +51,7 @@ INSTALL_HINT = (
 )
 EXIT_OK, EXIT_INVARIANT, EXIT_PARSER, EXIT_NO_PARSER = 0, 1, 2, 3
 CELERY_APP_OPTS = ("-A", "--app")
+CELERY_APP = "tasks.celery_app"  # the one Celery application: every celery command names it
 
 
 class NoParser(Exception):
@@ -167,9 +168,10 @@ class Project:
     def load(cls, root: Path) -> Project:
         data = tomllib.loads((root / "pyproject.toml").read_text())
         proj = data.get("project", {})
-        pkgs = data.get("tool", {}).get("setuptools", {}).get("packages", [])
-        if not isinstance(pkgs, list):  # find: directive or similar
-            pkgs = []
+        setuptools = data.get("tool", {}).get("setuptools", {})
+        pkgs = setuptools.get("packages", [])
+        if not isinstance(pkgs, list):  # a find: table
+            pkgs = setuptools["packages"].get("find", {}).get("include", [])
         readme = proj.get("readme")
         if isinstance(readme, dict):
             readme = readme.get("file")
@@ -405,6 +407,10 @@ def check_invariants(model: dict, scratch: Path, root: Path) -> list[str]:
                     f"{name}: celery -A {celery_app!r} is not a package of the distribution "
                     f"({sorted(project.top_packages)})"
                 )
+            elif celery_app != CELERY_APP:
+                errors.append(
+                    f"{name}: celery -A {celery_app!r}: the one Celery app is -A {CELERY_APP}"
+                )
             if sub == "beat":
                 beats.append(name)
             elif sub == "worker":
@@ -477,6 +483,11 @@ def check_dockerfile(df: Dockerfile, context: Path, project: Project) -> list[st
         errors.append("Dockerfile: set ENV PYTHONUNBUFFERED=1")
     if df.cmd and df.cmd[0] not in project.scripts | {"celery"}:
         errors.append(f"Dockerfile: CMD {df.cmd[0]!r} is neither celery nor a console script")
+    if df.cmd and df.cmd[0] == "celery" and _celery_parts(df.cmd)[0] != CELERY_APP:
+        errors.append(
+            f"Dockerfile: CMD celery -A {_celery_parts(df.cmd)[0]!r}: the one Celery app is "
+            f"-A {CELERY_APP}"
+        )
     copied_tops = set()
     for sources, _dest in df.copies:
         for src in sources:

@@ -15,11 +15,11 @@ from functools import cached_property
 from typing import Any, ClassVar, Literal
 
 import feedparser
-import soupsieve
 from bs4 import BeautifulSoup, Tag
 
+from config.settings import SOURCE_KIND_OPTIONS, validate_source_options
 from worker.dates import parse_date
-from worker.extract import decode_html
+from worker.extract.formats import decode_html
 from worker.urls import absolute_url, looks_like_pdf
 
 LinkRole = Literal["item", "document", "page"]
@@ -77,11 +77,19 @@ class SourceKind:
     """Base class: subclasses set ``kind`` and override the parsing hooks they need."""
 
     kind: ClassVar[str] = ""
+    # The option keys a kind accepts are part of the sources file's schema, declared in
+    # config.settings.SOURCE_KIND_OPTIONS (which validates them when the file is loaded).
     option_keys: ClassVar[frozenset[str]] = frozenset({"title_filter"})
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if cls.kind:
+            if cls.kind not in SOURCE_KIND_OPTIONS:
+                raise TypeError(
+                    f"source kind {cls.kind!r} is not declared in"
+                    " config.settings.SOURCE_KIND_OPTIONS, so no sources file could use it"
+                )
+            cls.option_keys = SOURCE_KIND_OPTIONS[cls.kind]
             _KINDS[cls.kind] = cls
 
     def __init__(self, options: dict[str, Any]) -> None:
@@ -91,23 +99,7 @@ class SourceKind:
 
     @classmethod
     def validate_options(cls, options: dict[str, Any]) -> None:
-        unknown = set(options) - cls.option_keys
-        if unknown:
-            raise ValueError(
-                f"unknown option(s) {sorted(unknown)} for kind {cls.kind!r}"
-                f" (known: {sorted(cls.option_keys)})"
-            )
-        for key, value in options.items():
-            if key.endswith("_selector"):
-                try:
-                    soupsieve.compile(value)
-                except (soupsieve.SelectorSyntaxError, TypeError) as exc:
-                    raise ValueError(f"{key}: invalid CSS selector: {exc}") from exc
-            if key.endswith(("_filter", "_pattern")):
-                try:
-                    re.compile(value)
-                except (re.error, TypeError) as exc:
-                    raise ValueError(f"{key}: invalid regular expression: {exc}") from exc
+        validate_source_options(cls.kind, options)
 
     # -- hooks ------------------------------------------------------------------------------
 
@@ -310,17 +302,7 @@ class HtmlSource(SourceKind):
     URL. Without a document rule, links to PDFs are documents.
     """
 
-    kind = "html"
-    option_keys = frozenset(
-        {
-            "title_filter",
-            "item_pattern",
-            "document_pattern",
-            "item_selector",
-            "document_selector",
-            "pagination_selector",
-        }
-    )
+    kind = "html"  # its options (the selectors and patterns above): SOURCE_KIND_OPTIONS
 
     def parse_listing(self, page: Page) -> list[Link]:
         soup = page.soup()
@@ -371,3 +353,10 @@ def _anchors(elements: list[Tag]) -> list[Tag]:
         else:
             anchors.extend(a for a in element.find_all("a", href=True) if isinstance(a, Tag))
     return anchors
+
+
+_UNIMPLEMENTED = sorted(set(SOURCE_KIND_OPTIONS) - set(_KINDS))
+if _UNIMPLEMENTED:  # the sources file would accept a kind that nothing can poll
+    raise ImportError(
+        f"source kind(s) {_UNIMPLEMENTED} of config.settings.SOURCE_KIND_OPTIONS have no class"
+    )

@@ -93,11 +93,7 @@ class FetchResult:
 
     @property
     def charset(self) -> str | None:
-        for part in self.headers.get("content-type", "").split(";")[1:]:
-            key, _, value = part.strip().partition("=")
-            if key.lower() == "charset" and value:
-                return value.strip("\"'")
-        return None
+        return charset_of(self.headers.get("content-type", ""))
 
     @property
     def etag(self) -> str | None:
@@ -122,6 +118,15 @@ class FetchResult:
         """Whatever happens to the body (archived, refused, a crash), its spool file goes:
         whoever keeps the bytes moves the file away and clears ``path`` first."""
         self.discard()
+
+
+def charset_of(content_type: str) -> str | None:
+    """The ``charset`` parameter of a Content-Type header, if any."""
+    for part in content_type.split(";")[1:]:
+        key, _, value = part.strip().partition("=")
+        if key.lower() == "charset" and value:
+            return value.strip("\"'")
+    return None
 
 
 def clean_spool(spool_dir: Path, older_than: float) -> int:

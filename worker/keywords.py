@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
-from worker.query import WORD, fold
+from worker.text import WORD, fold
 
 MAX_CHARS = 400_000  # YAKE is linear; a cap keeps a 500-page report from stalling a worker
 MAX_LINE_WORDS = 8  # longer lines are prose, never boilerplate

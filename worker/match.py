@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import heapq
 import json
-import unicodedata
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -26,22 +25,8 @@ from itertools import islice
 from typing import Any, Protocol
 
 from worker.prefilter import Prefilter
-from worker.query import (
-    LANGUAGES,
-    WORD,
-    And,
-    Field,
-    Near,
-    Node,
-    Not,
-    Or,
-    QueryError,
-    Term,
-    fold,
-    parse_query,
-    query_stems,
-    stems,
-)
+from worker.query import And, Field, Near, Node, Not, Or, QueryError, Term, parse_query
+from worker.text import LANGUAGES, fold, languages_for, nfc, query_stems, stem_table, word_spans
 
 __all__ = [
     "MAX_POSITIONS",
@@ -116,23 +101,15 @@ class IndexedText:
     @classmethod
     def build(cls, pages: list[str], language: str | None = None) -> IndexedText:
         """Index ``pages``; words are stemmed in ``language`` (both EN and FR if unknown)."""
-        languages = (language,) if language in LANGUAGES else tuple(LANGUAGES)
-        pages = [unicodedata.normalize("NFC", p) for p in pages]
-        index = cls(pages, languages)  # type: ignore[arg-type]
-        folded: dict[str, tuple[str, ...]] = {}
+        languages = languages_for(language)
+        pages = [nfc(p) for p in pages]  # the text the spans point into
+        index = cls(pages, languages)
         for page_no, text in enumerate(pages, start=1):
-            for m in WORD.finditer(text):
-                raw = m.group()
-                words = folded.get(raw)
-                if words is None:
-                    words = folded[raw] = tuple(WORD.findall(fold(raw)))
-                for word in words:
-                    index.words.append(word)
-                    index.spans.append((page_no, m.start(), m.end()))
+            for word, start, end in word_spans(text):
+                index.words.append(word)
+                index.spans.append((page_no, start, end))
         vocabulary = sorted(set(index.words))
-        per_language = [
-            dict(zip(vocabulary, stems(vocabulary, lang), strict=True)) for lang in languages
-        ]
+        per_language = [stem_table(vocabulary, lang) for lang in languages]
         by_stem: defaultdict[str, list[int]] = defaultdict(list)
         by_word: defaultdict[str, list[int]] = defaultdict(list)
         for i, word in enumerate(index.words):

@@ -1,4 +1,5 @@
-"""Newsletter awareness: which series an issue belongs to, its translations, late issues."""
+"""Newsletter awareness: which series an issue belongs to, late issues (an issue's
+translations are a query: worker.storage.documents.same_issue)."""
 
 from __future__ import annotations
 
@@ -23,23 +24,6 @@ def series_of(settings: Settings, number: int | None, text: str) -> str | None:
     if number is None:
         return None
     return next((s.name for s in all_series(settings) if s.matches(text)), None)
-
-
-def same_issue(session: Session, document: Document) -> list[Document]:
-    """The other documents of the same issue: translations (FR/EN), the PDF and its page."""
-    if document.series is None or document.issue_number is None:
-        return []
-    return list(
-        session.scalars(
-            select(Document)
-            .where(
-                Document.series == document.series,
-                Document.issue_number == document.issue_number,
-                Document.id != document.id,
-            )
-            .order_by(Document.kind, Document.language, Document.id)
-        )
-    )
 
 
 @dataclass

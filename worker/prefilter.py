@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from itertools import product
 from typing import Any
 
-from worker.query import And, Field, Near, Node, Not, Term, query_stems
+from worker.query import And, Field, Near, Node, Not, Term
+from worker.text import query_stems
 
 Clause = frozenset[str]
 Key = int | str  # a subscription id (or any label in tests and benches)

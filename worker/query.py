@@ -1,22 +1,19 @@
-"""Subscription queries: folding, stemming and the parser. Pure functions, no I/O.
+"""Subscription queries: the parser and its syntax tree. Pure functions, no I/O.
 
 Grammar (loosest first): ``OR`` < ``AND`` (implied between terms) < ``NOT`` < ``NEAR/n`` <
 term, where a term is a word, a ``"quoted phrase"``, a ``prefix*``, a ``field:value`` filter
-(``source:``, ``lang:``, ``kind:``) or a parenthesised query.
+(``source:``, ``lang:``, ``kind:``) or a parenthesised query. A term's words are folded by
+:func:`worker.text.term_words`; they are stemmed when matched (:mod:`worker.match`).
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
-WORD = re.compile(r"\w+", re.UNICODE)
-_MARKS = re.compile(r"[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
-_LIGATURES = str.maketrans({"œ": "oe", "æ": "ae", "ß": "ss"})
-LANGUAGES = {"en": "english", "fr": "french"}
+from worker.text import term_words
+
 FIELDS = {"source": "sources", "lang": "languages", "kind": "kinds"}
 # What one query may cost is bounded when it is parsed (see ``worker.match`` for the bound on
 # the work per document that these limits make small). No query of the README comes close.
@@ -27,45 +24,6 @@ MAX_DEPTH = 40  # nested parentheses and NOTs
 MAX_NEAR = 200
 MAX_NEARS = 10  # NEAR operators in one query
 MAX_WORDS = 64  # words in one query, every word of a phrase or prefix counted
-
-
-def _fold_once(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text)
-    return _MARKS.sub("", decomposed).casefold().translate(_LIGATURES)
-
-
-def fold(text: str) -> str:
-    """Lower-case, accent-free form used on both sides of every comparison (idempotent:
-    casefolding can produce characters that decompose again, so fold until stable)."""
-    once = _fold_once(text)
-    if once.isascii():
-        return once
-    twice = _fold_once(once)
-    while twice != once:
-        once, twice = twice, _fold_once(twice)
-    return once
-
-
-@lru_cache(maxsize=4)
-def _stemmer(language: str) -> object:
-    import Stemmer
-
-    return Stemmer.Stemmer(LANGUAGES[language], 20000)
-
-
-def stem(word: str, language: str) -> str:
-    """Snowball stem of a folded word (PyStemmer, C): 'trafficked' and 'trafficking' meet."""
-    return _stemmer(language).stemWord(word)  # type: ignore[attr-defined,no-any-return]
-
-
-def stems(words: list[str], language: str) -> list[str]:
-    return _stemmer(language).stemWords(words)  # type: ignore[attr-defined,no-any-return]
-
-
-def query_stems(word: str) -> frozenset[str]:
-    """A query word is stemmed in every language: it matches a document word whose stem in
-    the document's language is one of these."""
-    return frozenset(stem(word, language) for language in LANGUAGES)
 
 
 POINTER_CHARS = 100  # a longer query is shown around the mistake, so the pointer stays put
@@ -286,7 +244,7 @@ class _Parser:
     def term(self, tok: Token) -> Term:
         _kind, raw, pos = tok
         prefix = raw.endswith("*")
-        words = tuple(WORD.findall(fold(raw)))
+        words = tuple(term_words(raw))
         if not words:
             raise QueryError("a term needs at least one letter or digit", self.query, pos)
         if prefix and len(words[-1]) < 2:

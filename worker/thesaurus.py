@@ -15,7 +15,8 @@ from pathlib import Path
 
 import yaml
 
-from worker.query import LANGUAGES, WORD, And, Near, Node, Not, Or, Term, fold, stem
+from worker.query import And, Near, Node, Not, Or, Term
+from worker.text import LANGUAGES, stem, term_words
 
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "config" / "thesaurus.yaml"
 
@@ -46,7 +47,7 @@ class Thesaurus:
                 if language not in LANGUAGES or not isinstance(phrases, list):
                     raise ValueError(f"thesaurus entry {number}: bad language {language!r}")
                 for phrase in phrases:
-                    words = tuple(WORD.findall(fold(str(phrase))))
+                    words = tuple(term_words(str(phrase)))
                     if not words:
                         raise ValueError(f"thesaurus entry {number}: empty phrase")
                     terms.append(Term(words, False, str(phrase)))

@@ -23,8 +23,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from config.settings import Settings
-from worker.archive import BlobStore, open_blob_store
-from worker.notify import alert_summary
+from worker.alerts.deliver import alert_summary
+from worker.blobs import BlobStore, open_blob_store
 from worker.status import collect_status
 from worker.storage import ALERT_STATUSES
 from worker.storage.db import get_engine, session_scope

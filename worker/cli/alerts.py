@@ -37,7 +37,7 @@ def alerts(
     """List alerts, newest first, with their delivery status and last error."""
     if ctx.invoked_subcommand is not None:
         return
-    from worker.notify import alert_summary
+    from worker.alerts.deliver import alert_summary
     from worker.storage.db import session_scope
     from worker.storage.repo import list_alerts
 
@@ -72,7 +72,7 @@ def retry(
     deliver: Annotated[bool, typer.Option(help="Deliver them now, in this process.")] = True,
 ) -> None:
     """Put parked or failed alerts back in the outbox (and deliver them now)."""
-    from worker.notify import deliver_alert, retry_alerts
+    from worker.alerts.deliver import deliver_alert, retry_alerts
 
     if not alert_ids and not dead:
         raise fail("name alert ids, or --dead for every parked alert", 2)
@@ -81,7 +81,7 @@ def retry(
     count = retry_alerts(db, list(alert_ids or []), dead=dead)
     console.print(f"{count} alert{'s' if count != 1 else ''} queued again")
     if deliver:
-        from worker.notify import pending_alert_ids
+        from worker.alerts.deliver import pending_alert_ids
 
         ids = set(alert_ids or []) or set(pending_alert_ids(db))
         outcomes = [deliver_alert(db, settings, i) for i in sorted(ids)]

@@ -213,7 +213,7 @@ def archive_open(
 ) -> None:
     """Open a document's original with the system viewer (or print its path when there is
     no desktop, e.g. over SSH)."""
-    from worker.archive import BlobMissing, open_blob_store
+    from worker.blobs import BlobMissing, open_blob_store
     from worker.cli.viewer import open_with_viewer, viewable_copy
     from worker.storage.db import session_scope
     from worker.storage.repo import NotFound, get_document
@@ -316,7 +316,7 @@ def archive_export(
 @archive_app.command("verify")
 def archive_verify(as_json: JsonOpt = False) -> None:
     """Re-hash every stored original; report missing and corrupt ones (exit status 1 if any)."""
-    from worker.archive import open_blob_store
+    from worker.blobs import open_blob_store
     from worker.cli.verify import verify_archive
 
     settings = load_settings()

@@ -34,10 +34,10 @@ def poll(
     as_json: JsonOpt = False,
 ) -> None:
     """Run one poll cycle in this process (no broker needed) and deliver the alerts."""
-    from worker.digest import send_digests
-    from worker.extraction import extract_pending
-    from worker.notify import deliver_pending
-    from worker.pipeline import poll_source
+    from worker.alerts.deliver import deliver_pending
+    from worker.alerts.digest import send_digests
+    from worker.extract.job import extract_pending
+    from worker.ingest.poll import poll_source
     from worker.ratelimit import make_pacer
 
     settings = load_settings()

@@ -63,8 +63,9 @@ def subscribe(
     ] = "immediate",
 ) -> None:
     """Create a subscription: alert NOTIFY URLs about new documents matching QUERY."""
+    from worker.alerts.deliver import validate_notify_url
     from worker.match import QueryError, parse_query
-    from worker.notify import redact_url, validate_notify_url
+    from worker.redact import redact_url
     from worker.storage.db import session_scope
     from worker.storage.repo import add_subscription
 
@@ -92,7 +93,7 @@ def subscribe(
             subscription.delivery = delivery
             session.flush()
             if backfill:
-                from worker.alerting import backfill as queue_backfill
+                from worker.alerts.create import backfill as queue_backfill
 
                 queued = queue_backfill(session, subscription)
     except ValueError as exc:
@@ -108,7 +109,7 @@ def subscriptions(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """List subscriptions (secrets in notification URLs are masked)."""
     if ctx.invoked_subcommand is not None:
         return
-    from worker.notify import redact_url
+    from worker.redact import redact_url
     from worker.storage.db import session_scope
     from worker.storage.repo import list_subscriptions
 
@@ -153,7 +154,7 @@ def preview(
     as_json: JsonOpt = False,
 ) -> None:
     """Show what in the archive the subscription matches, and why, without alerting."""
-    from worker.alerting import archive_matches
+    from worker.alerts.create import archive_matches
     from worker.storage.db import session_scope
     from worker.storage.repo import NotFound, get_subscription
 
@@ -213,7 +214,9 @@ def unsubscribe(name: str) -> None:
 @subscriptions_app.command("test")
 def test_message(name: str) -> None:
     """Send a test message to every URL of subscription NAME and show apprise's answer."""
-    from worker.notify import Message, redact_url, send
+    from worker.alerts.deliver import send
+    from worker.alerts.render import Message
+    from worker.redact import redact_url
     from worker.storage.db import session_scope
     from worker.storage.repo import NotFound, get_subscription
 

@@ -18,7 +18,7 @@ from rich.progress import (
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from worker.archive import BlobMissing, BlobStore
+from worker.blobs import BlobMissing, BlobStore
 from worker.cli.common import err
 from worker.storage.db import session_scope
 from worker.storage.models import Document

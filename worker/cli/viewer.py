@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from worker.archive import BlobStore
+from worker.blobs import BlobStore
 
 
 def viewable_copy(
@@ -22,7 +22,7 @@ def viewable_copy(
     local = store.local_path(sha)
     if local is not None:
         if not local.is_file():
-            from worker.archive import BlobMissing
+            from worker.blobs import BlobMissing
 
             raise BlobMissing(sha)
         return local

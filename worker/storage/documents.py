@@ -8,7 +8,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from worker.newsletter import same_issue
 from worker.storage.models import Document
 from worker.storage.repo import alerts_for_document, document_summary
 
@@ -36,6 +35,23 @@ def versions(session: Session, document: Document) -> list[Document]:
         seen.add(newer.id)
         current = newer
     return chain
+
+
+def same_issue(session: Session, document: Document) -> list[Document]:
+    """The other documents of the same issue: translations (FR/EN), the PDF and its page."""
+    if document.series is None or document.issue_number is None:
+        return []
+    return list(
+        session.scalars(
+            select(Document)
+            .where(
+                Document.series == document.series,
+                Document.issue_number == document.issue_number,
+                Document.id != document.id,
+            )
+            .order_by(Document.kind, Document.language, Document.id)
+        )
+    )
 
 
 def _brief(d: Document) -> dict[str, Any]:

@@ -1,11 +1,11 @@
 """Full-text search: the one module with dialect-specific SQL (SQLite FTS5, PostgreSQL tsvector).
 
 Both dialects answer the same query language (words AND-ed, "exact phrases", prefix*), ignore
-case and accents, and match English and French words by their stem. SQLite matches words
-against the ``stems`` column (PyStemmer, see :mod:`worker.storage.textsearch`); PostgreSQL
-stores and indexes a tsvector built with the document language's configuration (``english``,
-``french``, ``simple`` when unknown) over ``tipwatch_unaccent`` text. Snippets are made in
-Python for both.
+case and accents, and match English and French words by their stem. Both fold a word, then
+stem it, as subscriptions do (:mod:`worker.text`). SQLite matches words against the ``stems``
+column (see :mod:`worker.storage.textsearch`); PostgreSQL stores and indexes a tsvector built
+with the document language's configuration (``english``, ``french``, ``simple`` when unknown)
+over ``tipwatch_unaccent`` text. Snippets are made in Python for both.
 """
 
 from __future__ import annotations

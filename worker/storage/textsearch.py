@@ -1,67 +1,50 @@
-"""Pure text side of full-text search: folding, stemming, query terms and snippets.
+"""Pure text side of full-text search: the stems column, query terms and snippets.
 
 SQLite's FTS5 only ships an English (porter) stemmer, so French and English stems are computed
-here with PyStemmer and indexed as an extra column; the query is stemmed the same way. Snippets
-are built here too, so highlighting works the same on SQLite and PostgreSQL and also marks a
-word found through its stem ("exploitation" for the query "exploitations").
+here and indexed as an extra column; the query is stemmed the same way. Words are folded and
+stemmed by :mod:`worker.text` (fold, then stem), exactly as subscriptions are, so a document a
+subscription matches is found by the same words in the archive. Snippets are built here too, so
+highlighting works the same on SQLite and PostgreSQL and also marks a word found through its
+stem ("exploitation" for the query "exploitations").
+
+``worker.text`` is below ``worker.storage`` (it imports nothing from ``worker``).
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from functools import cache
-from typing import Any, Literal
+from typing import Literal
 
 from markupsafe import Markup, escape
 
-_TOKEN = re.compile(r"\w+", re.UNICODE)
+from worker.text import (
+    Span,
+    all_stems,
+    languages_for,
+    nfc,
+    stem,
+    stem_table,
+    term_words,
+    word_spans,
+    words,
+)
+
 _QUERY_PART = re.compile(r'"([^"]*)"|(\S+)')
 _SPACES = re.compile(r"\s+")
-STEM_LANGUAGES = {"en": "english", "fr": "french"}
 MARK_OPEN, MARK_CLOSE = "«", "»"
 
 
-def fold(word: str) -> str:
-    """Lower case without diacritics: the form every comparison uses (ê → e, Œ → oe)."""
-    decomposed = unicodedata.normalize("NFKD", word.lower())
-    folded = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return folded.replace("œ", "oe").replace("æ", "ae").replace("ß", "ss")
-
-
-@cache
-def _stemmer(language: str) -> Any:
-    import Stemmer
-
-    return Stemmer.Stemmer(STEM_LANGUAGES[language])
-
-
-def stem(word: str, language: str) -> str:
-    """Snowball stem of a lower-case word (accents kept for the stemmer), then folded."""
-    return fold(_stemmer(language).stemWord(word.lower()))
-
-
-def _languages(language: str | None) -> tuple[str, ...]:
-    """Stem a document in its language; one of unknown language in both."""
-    return (language,) if language in STEM_LANGUAGES else tuple(STEM_LANGUAGES)
-
-
 def document_stems(title: str | None, text: str, language: str | None) -> str:
-    """The stems column of a document: one stem per word of title and text, in order."""
-    languages = _languages(language)
-    cache: dict[str, str] = {}
-    out: list[str] = []
-    for word in _TOKEN.findall(f"{title or ''}\n{text}"):
-        key = word.lower()
-        stems = cache.get(key)
-        if stems is None:
-            stems = " ".join(dict.fromkeys(stem(key, lang) for lang in languages))
-            cache[key] = stems
-        out.append(stems)
-    return " ".join(out)
+    """The stems column of a document: the stems of each word of title and text, in order
+    (one stem per word, or its distinct English and French stems when the language is
+    unknown)."""
+    folded = words(f"{title or ''}\n{text}")
+    tables = [stem_table(folded, lang) for lang in languages_for(language)]
+    joined = {word: " ".join(dict.fromkeys(table[word] for table in tables)) for word in tables[0]}
+    return " ".join(joined[word] for word in folded)
 
 
 @dataclass(frozen=True)
@@ -74,7 +57,7 @@ class Term:
     @property
     def stems(self) -> tuple[str, ...]:
         """A word's stems in every indexed language (the query's language is unknown)."""
-        return tuple(dict.fromkeys(stem(self.words[0], lang) for lang in STEM_LANGUAGES))
+        return all_stems(self.words[0])
 
 
 def parse_terms(query: str) -> list[Term]:
@@ -82,15 +65,15 @@ def parse_terms(query: str) -> list[Term]:
     terms: list[Term] = []
     for phrase, bare in _QUERY_PART.findall(query):
         raw = phrase or bare
-        words = tuple(fold(w) for w in _TOKEN.findall(raw))
-        if not words:
+        folded = tuple(term_words(raw))
+        if not folded:
             continue
-        if phrase and len(words) > 1:
-            terms.append(Term("phrase", words))
-        elif len(words) == 1 and raw.endswith("*"):
-            terms.append(Term("prefix", words))
+        if phrase and len(folded) > 1:
+            terms.append(Term("phrase", folded))
+        elif len(folded) == 1 and raw.endswith("*"):
+            terms.append(Term("prefix", folded))
         else:
-            terms.extend(Term("word", (w,)) for w in words)
+            terms.extend(Term("word", (w,)) for w in folded)
     return list(dict.fromkeys(terms))
 
 
@@ -115,21 +98,15 @@ class Snippet:
 
 
 def _matches(
-    tokens: list[re.Match[str]], terms: list[Term], language: str | None
+    tokens: list[Span], terms: list[Term], language: str | None
 ) -> Iterator[tuple[int, int, int]]:
     """(first token, last token, term index) of every place a term occurs."""
-    languages = _languages(language)
-    fold_cache: dict[str, str] = {}
-    folded = []
-    for token in tokens:
-        word = token.group()
-        if word not in fold_cache:
-            fold_cache[word] = fold(word)
-        folded.append(fold_cache[word])
+    languages = languages_for(language)
+    folded = [word for word, _, _ in tokens]
     stem_cache: dict[str, set[str]] = {}
 
     def stems_of(i: int) -> set[str]:
-        word = tokens[i].group().lower()
+        word = folded[i]
         if word not in stem_cache:
             stem_cache[word] = {stem(word, lang) for lang in languages}
         return stem_cache[word]
@@ -152,7 +129,8 @@ def make_snippet(
     text: str, terms: Iterable[Term], language: str | None, width: int = 30
 ) -> Snippet:
     """The window of ``width`` words that shows the most distinct terms, highlighted."""
-    tokens = list(_TOKEN.finditer(text))
+    text = nfc(text)  # the text the spans point into
+    tokens = word_spans(text)
     term_list = list(terms)
     if not tokens:
         return Snippet([])
@@ -169,12 +147,12 @@ def make_snippet(
                 break
     end = min(len(tokens), start + width)
     marked = [(f, last) for f, last, _ in found if start <= f < end]
-    begin_char = tokens[start].start()
-    stop_char = tokens[end - 1].end()
+    begin_char = tokens[start][1]
+    stop_char = tokens[end - 1][2]
     segments: list[tuple[str, bool]] = [("…", False)] if start > 0 else []
     cursor = begin_char
     for first, last in sorted(set(marked)):
-        a, b = tokens[first].start(), tokens[min(last, end - 1)].end()
+        a, b = tokens[first][1], tokens[min(last, end - 1)][2]
         if a < cursor:
             continue
         segments.append((text[cursor:a], False))

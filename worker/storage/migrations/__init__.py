@@ -1,0 +1,1 @@
+"""Alembic migrations of the TIP Watch database, applied at start-up."""

@@ -1,11 +1,10 @@
-"""The poll cycle of one source: fetch → discover → archive → extract → match → (queue) notify.
+"""One poll of one source: traverse its feeds and listings to items and documents, fetch each
+within the poll's budgets, archive what is new, and hand each new version to the extraction
+job (in this process, or a PDF to the ``extract`` queue). Its report says what happened.
 
 Everything here is a plain function over an engine and settings; the CLI calls it in-process
-and the Celery tasks call the very same functions. A failure is recorded against the URL that
+and the Celery tasks call the very same function. A failure is recorded against the URL that
 caused it and the cycle goes on: one bad page or PDF never hides the others.
-
-Given ``defer_extraction``, a new PDF is archived ``pending`` and handed to that callback
-(Celery's ``extract`` queue) instead of being extracted here: see :mod:`worker.extraction`.
 """
 
 from __future__ import annotations
@@ -20,21 +19,21 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import Session
+from sqlalchemy.exc import OperationalError
 
 from config.settings import Settings, SourceConfig
-from worker.archive import open_blob_store
+from worker.blobs import open_blob_store
 from worker.dates import issue_number
 from worker.discover import Link, Page, SourceKind, kind_for
-from worker.extract import Extracted, extract_html, sniff_kind
-from worker.extract_pool import extract_pdf_isolated
-from worker.extraction import apply_extraction, create_alerts, link_issue_number, same_text
+from worker.extract.formats import sniff_kind
+from worker.extract.job import extract_document
 from worker.fetch import Fetcher, FetchError, FetchRecord, FetchResult, HostPacer, clean_spool
+from worker.ingest.archiver import Archived, Archiver, Found
+from worker.ingest.http_cache import HttpCache
 from worker.ratelimit import make_pacer
 from worker.storage.db import session_scope
-from worker.storage.models import Document, DocumentLink, FetchLog, HttpResource, SourceState
-from worker.storage.repo import insert_missing, upsert
+from worker.storage.models import Document, FetchLog, SourceState
+from worker.storage.repo import upsert
 from worker.urls import canonical_url, is_allowed, netloc
 
 log = logging.getLogger(__name__)
@@ -44,7 +43,7 @@ log = logging.getLogger(__name__)
 MAX_TIMEOUTS_IN_A_ROW = 3
 
 Progress = Callable[[str, str], None]  # (event, url)
-DeferExtraction = Callable[[int], None]  # queue a pending document's extraction
+DeferExtraction = Callable[[int], None]  # queue a pending PDF's extraction job
 
 
 class SourceFailed(Exception):
@@ -140,7 +139,7 @@ class SourcePoll:
         self.settings = settings
         self.source = source
         self.kind: SourceKind = kind_for(source.kind, source.options)
-        self.blobs = open_blob_store(settings)
+        self.blobs = blobs = open_blob_store(settings)
         self.report = SourceReport(source.name)
         self.progress = progress or (lambda event, url: None)
         self.records: list[FetchRecord] = []
@@ -155,8 +154,9 @@ class SourcePoll:
             spool_dir=spool,
             on_request=self.records.append,
         )
+        self.http = HttpCache(engine, blobs, self.fetcher, settings.max_page_bytes)
+        self.archiver = Archiver(engine, blobs, source.name, source.language)
         self.ends_at = time.monotonic() + settings.poll_deadline
-        self.timeouts: Counter[str] = Counter()  # host -> timeouts in a row
 
     # -- the cycle --------------------------------------------------------------------------
 
@@ -211,7 +211,7 @@ class SourcePoll:
                 )
                 break
             host = netloc(target.link.url)
-            if self.timeouts[host] >= MAX_TIMEOUTS_IN_A_ROW:
+            if self.http.timeouts[host] >= MAX_TIMEOUTS_IN_A_ROW:
                 slow[host] += 1
                 continue
             process(target)
@@ -323,13 +323,9 @@ class SourcePoll:
         url = target.link.url
         self.progress("item", url)
         try:
-            with self._fetch(url, archived=True, page=True) as result:
+            with self.http.get(url, archived=True, page=True) as result:
                 page = self._page_from(result, url)
-                if not result.not_modified:
-                    self._remember(result, self._archive(result, target, page.body))
-                else:
-                    self.report.unchanged += 1
-                    self._remember(result)
+                self._take(result, target)
         except FetchError as exc:
             self.report.fail(url, exc.reason)
             return
@@ -357,18 +353,64 @@ class SourcePoll:
         url = target.link.url
         self.progress("document", url)
         try:
-            with self._fetch(url, archived=True) as result:
-                if result.not_modified:
-                    self.report.unchanged += 1
-                    self._add_alias(canonical_url(url), target)
-                    self._remember(result)
-                else:
-                    self._remember(result, self._archive(result, target, None))
+            with self.http.get(url, archived=True) as result:
+                self._take(result, target)
         except FetchError as exc:
             self.report.fail(url, exc.reason)
         except Exception as exc:
             log.exception("document %s failed", url)
             self.report.fail(url, f"{type(exc).__name__}: {exc}")
+
+    def _take(self, result: FetchResult, target: _Target) -> None:
+        """Archive a fetched item or document, remember its validators, hand it off."""
+        link = target.link
+        found = Found(
+            link.url,
+            target.found_on,
+            link.title,
+            link.published_at,
+            link.language,
+            expect_pdf=link.role == "document",
+        )
+        if result.not_modified:
+            self.report.unchanged += 1
+            self.archiver.add_alias(found)
+            self.http.remember(result)
+            return
+        archived = self.archiver.archive(result, found)
+        self.http.remember(result)  # before the hand-off: a folded PDF re-points them
+        self._hand_off(archived, link.url)
+
+    def _hand_off(self, archived: Archived, url: str) -> None:
+        """Run the extraction job on a new version: here, or for a PDF under Celery on the
+        ``extract`` queue. Should the broker refuse, the document stays pending and the
+        sweeper queues it again: nothing is lost."""
+        if archived.document_id is None:
+            self.report.unchanged += 1
+            return
+        document_id = archived.document_id
+        if archived.kind == "pdf" and self.defer_extraction is not None:
+            try:
+                self.defer_extraction(document_id)
+                self.report.deferred += 1
+            except Exception as exc:
+                log.warning(
+                    "could not queue the extraction of document %s: %s",
+                    document_id,
+                    exc,
+                    extra={"source": self.source.name, "url": url, "document_id": document_id},
+                )
+        else:
+            outcome = extract_document(self.engine, self.settings, document_id)
+            if outcome.status == "same-text":  # new bytes, nothing new to read
+                self.report.unchanged += 1
+                return
+            self.report.alerts += outcome.alerts
+        if archived.version > 1:
+            self.report.changed += 1
+        else:
+            self.report.new += 1
+        self.report.document_ids.append(document_id)
 
     # -- fetching -----------------------------------------------------------------------------
 
@@ -378,46 +420,13 @@ class SourcePoll:
         log.debug("not following %s: host outside %s", url, sorted(self.source.allowed_netlocs))
         return False
 
-    def _fetch(self, url: str, *, archived: bool = False, page: bool = False) -> FetchResult:
-        """GET with the stored validators. With ``archived``, only when the URL already has an
-        archived document: a page first read as a listing (validators stored) and only later
-        seen as an item must still be downloaded once to be archived. With ``page``, a body
-        the server calls text must fit ``max_page_bytes`` (it is parsed in memory)."""
-        key = canonical_url(url)
-        with session_scope(self.engine) as session:
-            known = session.get(HttpResource, key)
-            etag = known.etag if known else None
-            modified = known.last_modified if known else None
-            sha = known.content_sha256 if known else None
-            if archived and known is not None:
-                has_document = session.scalar(
-                    select(Document.id).where(Document.canonical_url == key).limit(1)
-                )
-                if has_document is None:
-                    etag = modified = None
-        if sha and not self.blobs.exists(sha):
-            etag = modified = None  # lost the body: a 304 would leave nothing to parse
-        host = netloc(url)
-        try:
-            result = self.fetcher.get(
-                url,
-                etag=etag,
-                last_modified=modified,
-                max_text_bytes=self.settings.max_page_bytes if page else None,
-            )
-        except FetchError as exc:
-            self.timeouts[host] = self.timeouts[host] + 1 if exc.timed_out else 0
-            raise
-        self.timeouts[host] = 0
-        return result
-
     def _get_page(self, url: str) -> Page:
         """A listing or feed: the fresh body, or the archived one when the server says 304."""
-        with self._fetch(url, page=True) as result:
+        with self.http.get(url, page=True) as result:
             page = self._page_from(result, url)
             if not result.not_modified:
                 self.blobs.put_bytes(page.body)
-            self._remember(result, hashlib.sha256(page.body).hexdigest())
+            self.http.remember(result, hashlib.sha256(page.body).hexdigest())
         return page
 
     def _page_from(self, result: FetchResult, url: str) -> Page:
@@ -426,17 +435,9 @@ class SourcePoll:
         type, so the fetcher's cap for pages did not apply) is refused unread: pages are
         parsed in memory, at many times their size."""
         if result.not_modified:
-            with session_scope(self.engine) as session:
-                known = session.get(HttpResource, canonical_url(url))
-                sha = known.content_sha256 if known else None
-                kind = sha and session.scalar(
-                    select(Document.kind).where(Document.content_sha256 == sha).limit(1)
-                )
-            if not sha or not self.blobs.exists(sha):
-                raise FetchError(url, "304 Not Modified but no archived copy to read")
-            if kind == "pdf":
-                return Page(result.final_url, b"", result.media_type, result.charset)
-            return Page(result.final_url, self.blobs.read(sha), result.media_type, result.charset)
+            sha, kind = self.http.archived(url)
+            body = b"" if kind == "pdf" else self.blobs.read(sha)
+            return Page(result.final_url, body, result.media_type, result.charset)
         assert result.path is not None
         with open(result.path, "rb") as handle:
             head = handle.read(2048)
@@ -449,192 +450,6 @@ class SourcePoll:
                 f" {self.settings.max_page_bytes} (TIPWATCH_MAX_PAGE_BYTES)",
             )
         return Page(result.final_url, result.read_bytes(), result.media_type, result.charset)
-
-    def _remember(self, result: FetchResult, content_sha256: str | None = None) -> None:
-        """Store validators only once a resource was fully processed, so failures retry.
-        ``content_sha256``: the archived bytes a later 304 stands for (default: these)."""
-        values: dict[str, object] = {
-            "last_status": result.status_code,
-            "last_fetched_at": result.fetched_at,
-        }
-        if not result.not_modified:
-            values["etag"] = result.etag
-            values["last_modified"] = result.last_modified
-            values["content_sha256"] = content_sha256 or result.sha256
-        with session_scope(self.engine) as session:
-            upsert(session, HttpResource, {"canonical_url": canonical_url(result.url)}, values)
-
-    # -- archiving ----------------------------------------------------------------------------
-
-    def _archive(self, result: FetchResult, target: _Target, body: bytes | None) -> str | None:
-        """Archive a fetched body as a document version: new, changed, or unchanged.
-        Returns the archived bytes that stand for this URL when they are not the fetched ones
-        (a re-rendered PDF: the previous version's)."""
-        assert result.path is not None and result.sha256 is not None
-        url = result.url
-        key = canonical_url(url)
-        with open(result.path, "rb") as handle:
-            head = handle.read(2048)
-        kind = sniff_kind(head, result.media_type, url)
-        if target.link.role == "document" and kind != "pdf":
-            what = "an HTML page" if kind == "html" else f"{result.media_type or 'unknown'} data"
-            raise FetchError(
-                url,
-                f"expected a PDF but the server sent {what} "
-                f"(Content-Type: {result.media_type or 'none'})",
-            )
-        with session_scope(self.engine) as session:
-            existing = session.scalar(
-                select(Document).where(Document.content_sha256 == result.sha256)
-            )
-            if existing is not None:
-                self._link(session, existing, url, key, target.found_on)
-                self.report.unchanged += 1
-                return None
-            previous = session.scalar(
-                select(Document)
-                .where(Document.canonical_url == key)
-                .order_by(Document.version.desc())
-                .limit(1)
-            )
-        deferred = kind == "pdf" and self.defer_extraction is not None
-        if deferred:
-            extracted = Extracted()  # filled on the extract queue
-        elif kind == "pdf":
-            extracted = extract_pdf_isolated(result.path, self.settings.extract_timeout)
-        else:
-            extracted = extract_html(
-                body if body is not None else result.read_bytes(), url, result.charset
-            )
-        if previous is not None and same_text(previous.text_sha256, extracted):
-            self.report.unchanged += 1
-            if kind == "pdf":
-                # Re-rendered, same text: the archived version stands for this URL, and a
-                # later 304 is answered from its bytes; these are not kept.
-                return previous.content_sha256
-            # Same article, only the page furniture changed: keep the bytes (a later 304 is
-            # answered from them and its links parsed) but no new version.
-            self.blobs.put_file(result.path, result.sha256)
-            result.path = None
-            return None
-        self.blobs.put_file(result.path, result.sha256)
-        result.path = None
-        document = self._new_document(result, target, kind, previous)
-        alerts = 0
-        try:
-            with session_scope(self.engine) as session:
-                session.add(document)
-                if deferred:
-                    document.extract_status = "pending"
-                else:
-                    apply_extraction(document, extracted, self.settings)
-                session.flush()
-                self._link(session, document, url, key, target.found_on)
-                if not deferred:
-                    alerts = create_alerts(session, document, extracted.pages)
-        except IntegrityError:  # another worker archived the same bytes a moment ago
-            with session_scope(self.engine) as session:
-                existing = session.scalar(
-                    select(Document).where(Document.content_sha256 == document.content_sha256)
-                )
-                if existing is None:
-                    raise
-                self._link(session, existing, url, key, target.found_on)
-            self.report.unchanged += 1
-            return None
-        if previous is None:
-            self.report.new += 1
-        else:
-            self.report.changed += 1
-        self.report.alerts += alerts
-        self.report.document_ids.append(document.id)
-        log.info(
-            "archived %s as document %s%s",
-            url,
-            document.id,
-            " (extraction queued)" if deferred else "",
-            extra={"source": self.source.name, "url": url, "document_id": document.id},
-        )
-        if deferred:
-            self._defer(document.id, url)
-        return None
-
-    def _defer(self, document_id: int, url: str) -> None:
-        """Hand a pending document to the extract queue. Should the broker refuse, the
-        document stays pending and the sweeper queues it again: nothing is lost."""
-        assert self.defer_extraction is not None
-        try:
-            self.defer_extraction(document_id)
-            self.report.deferred += 1
-        except Exception as exc:
-            log.warning(
-                "could not queue the extraction of document %s: %s",
-                document_id,
-                exc,
-                extra={"source": self.source.name, "url": url, "document_id": document_id},
-            )
-
-    def _new_document(
-        self, result: FetchResult, target: _Target, kind: str, previous: Document | None
-    ) -> Document:
-        """A document from what the fetch and the linking page say; the text-derived fields
-        are filled by :func:`apply_extraction`, here or on the extract queue."""
-        link = target.link
-        title = link.title
-        return Document(
-            content_sha256=result.sha256,
-            source=self.source.name,
-            url=result.url,
-            canonical_url=canonical_url(result.url),
-            found_on=target.found_on,
-            kind=kind,
-            media_type=result.media_type or None,
-            title=title,
-            language=link.language or self.source.language,
-            issue_number=link_issue_number(title, result.url),
-            published_at=link.published_at,
-            fetched_at=result.fetched_at,
-            size_bytes=result.size,
-            http_headers=_kept_headers(result.headers),
-            text="",
-            version=(previous.version + 1) if previous else 1,
-            previous_id=previous.id if previous else None,
-        )
-
-    def _link(
-        self, session: Session, document: Document, url: str, key: str, found_on: str | None
-    ) -> None:
-        exists = session.scalar(
-            select(DocumentLink.id).where(
-                DocumentLink.document_id == document.id,
-                DocumentLink.canonical_url == key,
-                DocumentLink.found_on == found_on if found_on else DocumentLink.found_on.is_(None),
-            )
-        )
-        if exists is None:  # another worker may add the same link meanwhile: no conflict error
-            insert_missing(
-                session,
-                DocumentLink,
-                {
-                    "document_id": document.id,
-                    "source": self.source.name,
-                    "url": url,
-                    "canonical_url": key,
-                    "found_on": found_on,
-                },
-                conflict=("document_id", "canonical_url", "found_on"),
-            )
-
-    def _add_alias(self, key: str, target: _Target) -> None:
-        with session_scope(self.engine) as session:
-            document = session.scalar(
-                select(Document)
-                .where(Document.canonical_url == key)
-                .order_by(Document.version.desc())
-                .limit(1)
-            )
-            if document is not None:
-                self._link(session, document, target.link.url, key, target.found_on)
 
     # -- bookkeeping --------------------------------------------------------------------------
 
@@ -681,21 +496,6 @@ class SourcePoll:
             )
         with session_scope(self.engine) as session:
             upsert(session, SourceState, {"name": self.source.name}, values)
-
-
-_HEADERS_KEPT = (
-    "content-type",
-    "content-length",
-    "etag",
-    "last-modified",
-    "date",
-    "server",
-    "content-disposition",
-)
-
-
-def _kept_headers(headers: dict[str, str]) -> dict[str, str]:
-    return {k: v for k, v in headers.items() if k.lower() in _HEADERS_KEPT}
 
 
 def poll_source(

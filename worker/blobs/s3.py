@@ -1,5 +1,6 @@
-"""Originals in an object store (S3-compatible: MinIO, Garage, SeaweedFS, AWS) via obstore.
+"""Originals in an object store, so replicas share one archive: S3-compatible, via obstore.
 
+Any S3-compatible service works (MinIO, Garage, SeaweedFS, AWS).
 Optional (``pip install 'tipwatch[s3]'``): selected by ``TIPWATCH_BLOB_URL=s3://bucket/prefix``,
 with ``TIPWATCH_BLOB_ENDPOINT`` / ``TIPWATCH_BLOB_REGION``; credentials come from the usual
 ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` variables. ``file:///dir`` and ``memory://``
@@ -10,11 +11,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from worker.archive import BlobMissing, BlobStore
+from worker.blobs.base import KEY_PREFIX, BlobMissing, BlobStore
 
 if TYPE_CHECKING:
     from config.settings import Settings
@@ -41,6 +43,13 @@ class ObjectBlobStore(BlobStore):
         except (NotFoundError, FileNotFoundError):
             return False
         return True
+
+    def delete(self, sha256: str) -> None:
+        import obstore
+        from obstore.exceptions import NotFoundError
+
+        with suppress(NotFoundError, FileNotFoundError):
+            obstore.delete(self.store, self.key(sha256))
 
     def put_file(self, source: Path, sha256: str) -> None:
         import obstore
@@ -71,7 +80,7 @@ class ObjectBlobStore(BlobStore):
     def iter_hashes(self) -> Iterator[str]:
         import obstore
 
-        for batch in obstore.list(self.store, prefix="sha256/"):
+        for batch in obstore.list(self.store, prefix=f"{KEY_PREFIX}/"):
             for meta in batch:
                 name = str(meta["path"]).rsplit("/", 1)[-1]
                 if len(name) == 64 and not name.startswith("."):

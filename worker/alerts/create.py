@@ -1,7 +1,8 @@
-"""Subscriptions meet documents: the glue between stored rows and the pure matcher.
+"""Subscriptions meet documents: who gets an alert for what, between stored rows and the matcher.
 
-Used by the pipeline (a new document against every subscription) and by the CLI (one
-subscription against the whole archive: ``--backfill`` and ``subscriptions preview``).
+Used by the pipeline (a new document against every subscription: :func:`create_alerts`) and by
+the CLI (one subscription against the whole archive: ``--backfill`` and ``subscriptions
+preview``).
 """
 
 from __future__ import annotations
@@ -51,6 +52,38 @@ def match_document(
     index, title = _indexes(document, pages)
     found = matcher(subscriptions).match(index, _meta(document), title)
     return [(int(key), explanation) for key, explanation in found]
+
+
+def create_alerts(session: Session, document: Document, pages: list[str]) -> int:
+    """Queue one alert per matching subscription created before the document was archived.
+
+    Every active subscription goes through one cached :class:`Matcher`, whose Aho-Corasick
+    prefilter fully evaluates only those whose required terms occur in the document."""
+    subscriptions = session.scalars(
+        select(Subscription).where(
+            Subscription.active.is_(True), Subscription.created_at <= document.archived_at
+        )
+    ).all()
+    if not subscriptions:
+        return 0
+    matches = match_document(subscriptions, document, pages)
+    created = 0
+    for subscription_id, explanation in matches:
+        exists = session.scalar(
+            select(Alert.id).where(
+                Alert.subscription_id == subscription_id, Alert.document_id == document.id
+            )
+        )
+        if exists is None:
+            session.add(
+                Alert(
+                    subscription_id=subscription_id,
+                    document_id=document.id,
+                    explanation=explanation,
+                )
+            )
+            created += 1
+    return created
 
 
 def archive_matches(

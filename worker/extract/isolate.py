@@ -18,7 +18,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
-from worker.extract import Extracted, extract_pdf
+from worker.extract.formats import Extracted, extract_pdf
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ def _context() -> multiprocessing.context.BaseContext:
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["worker.extract", "pypdfium2"])
+    context.set_forkserver_preload(["worker.extract.formats", "pypdfium2"])
     return context
 
 
@@ -99,7 +99,7 @@ def in_worker_process() -> bool:
 
 
 def extract_pdf_isolated(path: Path, timeout: float = 120.0) -> Extracted:
-    """:func:`worker.extract.extract_pdf`, never in this process's threads."""
+    """:func:`worker.extract.formats.extract_pdf`, never in this process's threads."""
     if in_worker_process():
         return extract_pdf(path)
     return _pool.extract(path, timeout)

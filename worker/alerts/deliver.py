@@ -1,90 +1,38 @@
-"""Stage 6: deliver alerts from the outbox through apprise, once each.
+"""The outbox: deliver alerts through apprise, once each, whatever crashes in between.
 
 An alert row is claimed (``pending`` → ``sending``) in its own transaction before anything is
 sent, every endpoint that accepted it is recorded at once, and only the endpoints still owed
-are tried again, so retries, restarts and a second worker never send an alert twice.
+are tried again, so retries, restarts and a second worker never send an alert twice. The
+claim and record helpers here serve the digests too.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import apprise
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
-from markupsafe import Markup, escape
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, case, select, update
 from sqlalchemy.engine import Engine
 
-from config.settings import CONFIG_DIR, Settings
+from config.settings import Settings
+from worker.alerts.render import Message, render
 from worker.redact import EMAIL_SCHEMES, WEBHOOK_SCHEMES, redact_text, redact_url, remember
 from worker.storage.db import session_scope
+from worker.storage.lease import claim
 from worker.storage.models import Alert, Subscription
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
-class Message:
-    title: str
-    text: str
-    html: str
-    short: str
-
-
-@dataclass
 class SendResult:
     ok: bool
     log: str
-
-
-# -- rendering --------------------------------------------------------------------------------
-
-
-def _highlight(text: str) -> Markup:
-    """Turn the matcher's «term» marks into <mark> tags, escaping everything else."""
-    return Markup(re.sub(r"«(.*?)»", r"<mark>\1</mark>", str(escape(text))))
-
-
-def template_env(settings: Settings) -> Environment:
-    loaders = []
-    if settings.templates_dir:
-        loaders.append(FileSystemLoader(str(settings.templates_dir)))
-    loaders.append(FileSystemLoader(str(CONFIG_DIR / "templates")))
-    env = Environment(
-        loader=ChoiceLoader(loaders),
-        autoescape=select_autoescape(enabled_extensions=("html.j2",), default=False),
-        trim_blocks=True,
-    )
-    env.filters["highlight"] = _highlight
-    return env
-
-
-def render(alert: Alert, settings: Settings) -> Message:
-    env = template_env(settings)
-    try:
-        source_title = settings.source(alert.document.source).title or alert.document.source
-    except Exception:
-        source_title = alert.document.source
-    context: dict[str, Any] = {
-        "subscription": alert.subscription,
-        "document": alert.document,
-        "explanation": alert.explanation or {"terms": []},
-        "source_title": source_title,
-        "archive_url": f"{settings.web_base_url.rstrip('/')}/documents/{alert.document_id}",
-    }
-    title = " ".join(env.get_template("alert_title.j2").render(context).split())
-    return Message(
-        title=title,
-        text=env.get_template("alert.txt.j2").render(context),
-        html=env.get_template("alert.html.j2").render(context),
-        short=env.get_template("alert_short.txt.j2").render(context),
-    )
 
 
 # -- sending ----------------------------------------------------------------------------------
@@ -137,31 +85,78 @@ def send(url: str, message: Message, key: str | None = None) -> SendResult:
     return SendResult(bool(ok), redact_text(text.strip(), [url]))
 
 
-# -- the outbox -------------------------------------------------------------------------------
+def failure(url: str, result: SendResult) -> str:
+    """One line of an alert's ``last_error``: the endpoint (secrets masked) and apprise's log."""
+    return f"{redact_url(url)}: {result.log or 'delivery failed'}"
 
 
-def _claim(engine: Engine, alert_id: int, lease: float) -> bool:
-    """Take the alert for this worker; a claim older than ``lease`` belonged to a dead one."""
-    now = datetime.now(UTC)
-    stale = now - timedelta(seconds=lease)
+# -- claim and record: the outbox's bookkeeping, for single alerts and digests alike ----------
+
+
+def claim_alerts(
+    engine: Engine, *where: ColumnElement[bool], lease: float, now: datetime
+) -> list[int]:
+    """Take the alerts matching ``where`` for this worker (``pending`` → ``sending``, one more
+    attempt): those pending, and those left ``sending`` for longer than ``lease`` seconds by
+    a worker that died. Committed before anything is sent; returns the ids taken."""
     with session_scope(engine) as session:
-        result = session.execute(
-            update(Alert)
-            .where(Alert.id == alert_id)
-            .where(
-                or_(
-                    Alert.status == "pending",
-                    (Alert.status == "sending") & (Alert.claimed_at < stale),
-                )
-            )
-            .values(status="sending", claimed_at=now, attempts=Alert.attempts + 1)
+        return claim(
+            session,
+            Alert,
+            *where,
+            Alert.status.in_(("pending", "sending")),
+            free=Alert.status == "pending",
+            since=Alert.claimed_at,
+            lease=lease,
+            now=now,
+            values={"status": "sending", "attempts": Alert.attempts + 1},
         )
-        return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def record_delivery(engine: Engine, alert_ids: Sequence[int], index: int) -> None:
+    """Record, committed at once, that endpoint ``index`` of the subscription accepted these
+    alerts: no retry sends them there again."""
+    stamp = datetime.now(UTC).isoformat()
+    with session_scope(engine) as session:
+        for alert in session.scalars(select(Alert).where(Alert.id.in_(alert_ids))):
+            alert.deliveries = {**(alert.deliveries or {}), str(index): stamp}
+
+
+def finish_alerts(
+    engine: Engine,
+    alert_ids: Sequence[int],
+    errors: Sequence[str],
+    settings: Settings,
+    sent_at: datetime,
+) -> dict[int, str]:
+    """End a delivery attempt: ``sent`` when no endpoint failed, else back to ``pending`` for a
+    retry, or parked ``dead`` once out of attempts. Returns each alert's new status."""
+    values: dict[str, Any]
+    if errors:
+        parked = Alert.attempts >= settings.notify_max_attempts
+        values = {
+            "status": case((parked, "dead"), else_="pending"),
+            "last_error": "\n".join(errors),
+        }
+    else:
+        values = {"status": "sent", "sent_at": sent_at, "last_error": None}
+    with session_scope(engine) as session:
+        rows = session.execute(
+            update(Alert)
+            .where(Alert.id.in_(alert_ids))
+            .values(values)
+            .returning(Alert.id, Alert.status)
+        )
+        return {alert_id: status for alert_id, status in rows}
+
+
+# -- the outbox -------------------------------------------------------------------------------
 
 
 def deliver_alert(engine: Engine, settings: Settings, alert_id: int) -> str:
     """Deliver one alert to every endpoint still owed it. Returns the alert's new status."""
-    if not _claim(engine, alert_id, settings.notify_claim_lease):
+    now = datetime.now(UTC)
+    if not claim_alerts(engine, Alert.id == alert_id, lease=settings.notify_claim_lease, now=now):
         with session_scope(engine) as session:
             alert = session.get(Alert, alert_id)
             return alert.status if alert else "missing"
@@ -171,26 +166,17 @@ def deliver_alert(engine: Engine, settings: Settings, alert_id: int) -> str:
         urls = list(alert.subscription.notify_urls)
         done = dict(alert.deliveries or {})
         message = render(alert, settings)
-        attempts = alert.attempts
     errors = []
     for index, url in enumerate(urls):
         if str(index) in done:
             continue
         result = send(url, message, key=f"alert-{alert_id}")
         if result.ok:
-            done[str(index)] = datetime.now(UTC).isoformat()
-            with session_scope(engine) as session:  # record each success before the next send
-                session.execute(update(Alert).where(Alert.id == alert_id).values(deliveries=done))
+            record_delivery(engine, [alert_id], index)  # before the next send
         else:
-            errors.append(f"{redact_url(url)}: {result.log or 'delivery failed'}")
-    if errors:
-        status = "dead" if attempts >= settings.notify_max_attempts else "pending"
-        values: dict[str, Any] = {"status": status, "last_error": "\n".join(errors)}
-    else:
-        status = "sent"
-        values = {"status": status, "sent_at": datetime.now(UTC), "last_error": None}
-    with session_scope(engine) as session:
-        session.execute(update(Alert).where(Alert.id == alert_id).values(**values))
+            errors.append(failure(url, result))
+    statuses = finish_alerts(engine, [alert_id], errors, settings, sent_at=datetime.now(UTC))
+    status = statuses.get(alert_id, "missing")
     log.info("alert %s %s", alert_id, status, extra={"alert_id": alert_id})
     return status
 

@@ -1,4 +1,4 @@
-"""Stage 4: text out of archived bytes — per page for PDFs, main text for HTML — and language.
+"""How bytes become text: per page for PDFs, main text for HTML, and the language.
 
 PDFium is not thread-safe, so PDF extraction must run in processes (Celery prefork, or the
 process pool used by the in-process poll), never in threads.
