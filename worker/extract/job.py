@@ -133,7 +133,7 @@ def extract_document(engine: Engine, settings: Settings, document_id: int) -> Ex
     status = "gave-up" if attempts > MAX_ATTEMPTS else "extracted"
     if extracted.error:
         log.warning("document %s: %s", document_id, extracted.error, extra=context)
-    log.debug("extracted document %s (%d alerts)", document_id, alerts, extra=context)
+    log.info("extracted document %s (%d alerts)", document_id, alerts, extra=context)
     return ExtractionOutcome(document_id, status, alerts, extracted.error)
 
 
