@@ -16,7 +16,6 @@ template, a migration, ``lxml.html.clean``) fails here, not in production.
 from __future__ import annotations
 
 import json
-import re
 import shlex
 import shutil
 import subprocess
@@ -28,11 +27,14 @@ import yaml
 from packaging.markers import Marker
 
 from tests.conftest import BIN, ROOT, Replica, free_port, make_env
+
+sys.path.insert(0, str(ROOT / "tools"))
+import check_compose
+
 from tests.test_celery_e2e import service
 from tests.test_lock import PACKAGES, lock_entries, normalize, runtime_imports
 
 sys.path.insert(0, str(ROOT / "tools"))
-import check_compose
 
 UV = BIN / "uv"
 BUILD_STAGE = "build"
@@ -58,19 +60,7 @@ def build_context(target: Path) -> Path:
 
 def build_stage_commands(dockerfile: Path = ROOT / "Dockerfile") -> list[list[str]]:
     """The commands of the build stage's RUN instructions, in order, split at ``&&``."""
-    text = re.sub(r"\\\n", " ", dockerfile.read_text())
-    stage, commands = None, []
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        instr, _, rest = line.partition(" ")
-        words = rest.split()
-        if instr.upper() == "FROM":
-            stage = words[2] if len(words) == 3 and words[1].upper() == "AS" else None
-        elif instr.upper() == "RUN" and stage == BUILD_STAGE:
-            commands += [shlex.split(command) for command in rest.split("&&")]
-    return commands
+    return check_compose.Dockerfile.parse(dockerfile).runs.get(BUILD_STAGE, [])
 
 
 def uv_equivalent(argv: list[str], python: Path) -> list[str] | None:

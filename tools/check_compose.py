@@ -234,6 +234,7 @@ class Dockerfile:
     cmd: list[str] | None
     user: str | None
     env: dict[str, str]
+    runs: dict[str | None, list[list[str]]]  # stage name -> its RUN commands, split at &&
 
     @classmethod
     def parse(cls, path: Path) -> Dockerfile:
@@ -242,6 +243,8 @@ class Dockerfile:
         cmd: list[str] | None = None
         user: str | None = None
         env: dict[str, str] = {}
+        runs: dict[str | None, list[list[str]]] = {}
+        stage: str | None = None
         for raw in text.splitlines():
             line = raw.strip()
             if not line or line.startswith("#"):
@@ -251,6 +254,10 @@ class Dockerfile:
             rest = rest.strip()
             if instr == "FROM":
                 cmd, user = None, None  # each stage starts afresh; the last one counts
+                words = rest.split()
+                stage = words[2] if len(words) == 3 and words[1].upper() == "AS" else None
+            elif instr == "RUN":
+                runs.setdefault(stage, []).extend(shlex.split(c) for c in rest.split("&&"))
             elif instr in ("COPY", "ADD"):
                 words = shlex.split(rest)
                 if any(w.startswith("--from") for w in words):
@@ -267,7 +274,7 @@ class Dockerfile:
                     if "=" in word:
                         k, _, v = word.partition("=")
                         env[k] = v
-        return cls(copies, cmd, user, env)
+        return cls(copies, cmd, user, env, runs)
 
 
 def _dockerignore_patterns(context: Path) -> list[tuple[bool, str]]:
