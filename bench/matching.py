@@ -54,10 +54,13 @@ def token_stream(pages: Sequence[str], language: str | None) -> str:
     return " " + " | ".join(parts) + " "
 
 
-def _word(word: str, prefix: bool) -> str:
-    """One token; a literal start (' traffick:') keeps Python's regex search fast."""
+def _word(word: str, prefix: bool, exact: bool = False) -> str:
+    """One token; a literal start (' traffick:') keeps Python's regex search fast. A word of a
+    quoted phrase is its folded word, whatever its stems."""
     if prefix:
         return r" [^\s:]*:" + re.escape(word) + r"\S*"
+    if exact:
+        return r" [^\s:]*:" + re.escape(word) + r"(?!\S)"
     alternatives = sorted(query_stems(word))
     stems = (
         re.escape(alternatives[0])
@@ -69,7 +72,9 @@ def _word(word: str, prefix: bool) -> str:
 
 def _term(term: Term) -> str:
     last = len(term.words) - 1
-    return "".join(_word(w, term.prefix and i == last) for i, w in enumerate(term.words))
+    return "".join(
+        _word(w, term.prefix and i == last, term.exact) for i, w in enumerate(term.words)
+    )
 
 
 def compile_regex(node: Node) -> object:

@@ -188,6 +188,10 @@ class Settings(BaseSettings):
     rate_limit_url: str | None = None  # Redis shared by all workers for host_delay
     notify_max_attempts: int = Field(default=5, ge=1)
     notify_claim_lease: float = Field(default=600, gt=0)  # seconds before a stuck send is retried
+    # A source's first successful poll is its baseline: archived, searchable, alerting nobody.
+    # False: alert on everything it finds (the back catalogue); ``--backfill`` does that per
+    # subscription.
+    quiet_first_poll: bool = True
     digest_hour: int = Field(default=7, ge=0, le=23)  # UTC hour daily/weekly digests go out
     digest_weekday: int = Field(default=0, ge=0, le=6)  # weekly digests: 0 = Monday
     log_format: Literal["console", "json"] = "console"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any
 
@@ -13,6 +13,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
+from config.settings import Settings
 from tasks.celery_app import app
 from worker import runtime
 from worker.alerts.deliver import deliver_alert, pending_alert_ids
@@ -60,9 +61,16 @@ DATABASE_RETRY: dict[str, Any] = {
 }
 
 
-def queue_deliveries(engine: Engine, document_ids: list[int] | None = None) -> int:
-    """Queue the delivery of the pending alerts of these documents (None: of every one)."""
-    alert_ids = pending_alert_ids(engine, document_ids)
+def queue_deliveries(
+    engine: Engine,
+    settings: Settings,
+    *,
+    source: str | None = None,
+    publication_ids: Sequence[int] | None = None,
+) -> int:
+    """Queue the delivery of the settled alerts: all, those about ``source``'s documents (its
+    poll is over: the alerts it held are free), or those of these publications."""
+    alert_ids = pending_alert_ids(engine, settings, source=source, publication_ids=publication_ids)
     for alert_id in alert_ids:
         deliver_alert_task.delay(alert_id)
     return len(alert_ids)
@@ -90,7 +98,7 @@ def poll_source_task(self: Task, name: str) -> dict[str, Any]:
             settings.source(name),
             defer_extraction=lambda document_id: extract_document_task.delay(document_id),
         )
-    queue_deliveries(engine, report.document_ids)
+    queue_deliveries(engine, settings, source=name)
     return report.as_dict()
 
 
@@ -105,8 +113,9 @@ def extract_document_task(self: Task, document_id: int) -> dict[str, Any]:
         raise self.retry(countdown=lease_seconds(settings), max_retries=None) from None
     if outcome.status == "busy":  # another attempt holds the lease, or died holding it
         raise self.retry(countdown=outcome.retry_in, max_retries=None)
-    if outcome.alerts:
-        queue_deliveries(engine, [document_id])
+    # Its publication's alerts, new or held until this file was read, may now be settled.
+    if outcome.publication_id is not None:
+        queue_deliveries(engine, settings, publication_ids=[outcome.publication_id])
     return outcome.as_dict()
 
 
@@ -123,7 +132,7 @@ def deliver_alert_task(self: Task, alert_id: int) -> str:
         raise self.retry(countdown=settings.notify_claim_lease + 1)
     if status == "pending":
         raise self.retry(countdown=min(30 * 2**self.request.retries, 3600))
-    return status
+    return status  # also "held": the extraction of its publication's last file queues it
 
 
 @app.task(name="tipwatch.send_digests", soft_time_limit=600, time_limit=660)
@@ -138,7 +147,7 @@ def sweep_alerts_task() -> dict[str, int]:
     """Re-queue pending alerts and extractions whose task was lost (e.g. a broker restart)."""
     settings = runtime.settings()
     engine = runtime.engine(settings)
-    alerts = queue_deliveries(engine)
+    alerts = queue_deliveries(engine, settings)
     # A pending extraction whose task went missing (a broker restarted without its data) is
     # queued again once it has waited far beyond any normal queue delay.
     document_ids = pending_extractions(engine, settings, idle=settings.extract_requeue_after)

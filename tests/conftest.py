@@ -188,6 +188,9 @@ def make_env(data_dir: Path, replica: Replica | None, **extra: str) -> dict[str,
             "TIPWATCH_HOST_DELAY": "0",
             "TIPWATCH_HTTP_TIMEOUT": "10",
             "TIPWATCH_WEB_BASE_URL": "http://tipwatch.test",
+            # Most tests subscribe, then poll once and expect alerts: they alert on the first
+            # poll. tests/test_publications.py runs the default, a quiet baseline.
+            "TIPWATCH_QUIET_FIRST_POLL": "false",
             "NO_COLOR": "1",
             "COLUMNS": "200",
         }

@@ -162,7 +162,7 @@ def test_digest_killed_between_endpoints_reaches_each_once(
     assert len(webhook.requests) == 1
     [(headers, payload)] = webhook.requests
     assert message["X-TIPWatch-Alert"] == headers["X-TIPWatch-Alert"]  # the same digest
-    assert payload["title"] == "[TIP Watch] daily: 3 new documents"
+    assert payload["title"] == "[TIP Watch] daily: 3 new publications"
     assert message["Subject"] == payload["title"]
     with session_scope(engine) as session:
         alerts = list(session.scalars(select(Alert).order_by(Alert.id)))

@@ -41,6 +41,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "worker.prefilter",
             "worker.keywords",
             "worker.newsletter",
+            "worker.publications",
         ),
     ),
     (

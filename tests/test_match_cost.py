@@ -110,6 +110,15 @@ def test_ordinary_queries_are_far_from_the_limits(query: str) -> None:
 # -- a brute-force reference -------------------------------------------------------------------
 
 
+def brute_word(index: IndexedText, i: int, word: str, prefix: bool, exact: bool) -> bool:
+    """Does the document's word ``i`` match ``word``: its start, itself, or one of its stems."""
+    if prefix:
+        return index.words[i].startswith(word)
+    if exact:
+        return index.words[i] == word
+    return not query_stems(word).isdisjoint(index.stems[i])
+
+
 def brute_find(index: IndexedText, term: Term) -> list[int]:
     """Every word index where the term starts: each word of the phrase compared there."""
     last = len(term.words) - 1
@@ -119,9 +128,7 @@ def brute_find(index: IndexedText, term: Term) -> list[int]:
         if end >= len(index.words) or index.spans[end][0] != index.spans[start][0]:
             continue
         if all(
-            index.words[start + k].startswith(w)
-            if term.prefix and k == last
-            else not query_stems(w).isdisjoint(index.stems[start + k])
+            brute_word(index, start + k, w, term.prefix and k == last, term.exact)
             for k, w in enumerate(term.words)
         ):
             hits.append(start)
@@ -218,7 +225,9 @@ def terms(draw: st.DrawFn) -> str:
     words = draw(st.lists(word, min_size=1, max_size=3))
     if draw(st.booleans()):
         words[-1] = words[-1][: draw(st.integers(2, 5))] + "*"
-    return words[0] if len(words) == 1 else '"' + " ".join(words) + '"'
+    if len(words) == 1 and draw(st.booleans()):
+        return words[0]
+    return '"' + " ".join(words) + '"'  # exact words, even of one word
 
 
 @st.composite

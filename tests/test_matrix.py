@@ -57,8 +57,9 @@ def test_matrix_room_gets_one_short_message_per_alert(
         [body] = [b for b in bodies if b.rstrip().endswith(link)]
         title, *lines = body.splitlines()
         assert "[TIP Watch] glotip: " in title, body
-        assert any(line.startswith('Matched: "Global Report"') for line in lines), body
-        assert lines[-1] == link
+        # One line per matching document: its language and kind, the words, the link.
+        assert any(line.startswith('English PDF: "Global Report"') for line in lines), body
+        assert lines[-1].endswith(f" — {link}")
 
     # Nothing new on the second poll: nothing more in the room.
     tipwatch.run("poll", "--source", "unodc-glotip")

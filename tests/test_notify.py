@@ -67,9 +67,11 @@ def test_webhook_gets_the_full_text_with_an_idempotency_header(
     lines = payload["message"].splitlines()
     # One fact per line, as the template lays them out.
     assert any(line.startswith("Source:    UNODC") for line in lines)
-    assert any(line.startswith("Type:      PDF, ") for line in lines)
-    assert any(line.startswith('- "Global Report": ') for line in lines)
-    assert any(line.startswith("Archived: http://tipwatch.test/documents/") for line in lines)
+    assert any(line.strip().startswith("English, PDF, ") for line in lines)
+    assert any(line.strip().startswith('- "Global Report": ') for line in lines)
+    assert any(
+        line.strip().startswith("Archived: http://tipwatch.test/documents/") for line in lines
+    )
     keys = {h["X-TIPWatch-Alert"] for h, _ in webhook.requests}
     assert len(keys) == len(alerts)
 
@@ -155,7 +157,7 @@ def test_daily_digest_groups_matches_in_one_message(tipwatch: Tipwatch, smtp: Sm
     later = next_slot("daily", now, settings) + timedelta(minutes=1)
     assert send_digests(engine, settings, now=later) == {"sent": 1, "failed": 0}
     [message] = smtp.mailbox.wait_for(1)
-    assert f"{len(pending)} new documents" in message["Subject"]
+    assert f"{len(pending)} new publications" in message["Subject"]
     text = body_text(message)
     assert text.count("http://tipwatch.test/documents/") == len(pending)
     assert {a["status"] for a in tipwatch.json("alerts")} == {"sent"}

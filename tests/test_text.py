@@ -190,15 +190,14 @@ def test_migration_restems_rows_stored_in_the_old_order(tmp_path: Path) -> None:
             config.attributes["connection"] = conn
             command.upgrade(config, "0005")
             conn.commit()
-        with Session(engine) as session:
-            session.add(
-                Document(
+        with engine.begin() as conn:  # the columns of 0005, not those of today's model
+            conn.execute(
+                sa.insert(Document).values(
                     content_sha256="a" * 64, source="s", url="http://x/1",
                     canonical_url="http://x/1", kind="pdf", size_bytes=1, title="Rapport",
                     text=FRENCH, language="fr",
                 )
             )  # fmt: skip
-            session.commit()
         with engine.begin() as conn:  # as 0004 stored it (the FTS5 trigger re-indexes the row)
             old = _stem_then_fold(f"Rapport\n{FRENCH}")
             conn.execute(sa.text("UPDATE document SET stems = :s"), {"s": old})

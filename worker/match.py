@@ -2,8 +2,9 @@
 
 A document is indexed once (folded words, their stems in the document's language, page and
 offsets); every query is evaluated against that index, and only the terms of the branches
-that made the query true are reported, with pages and highlighted snippets. Many
-subscriptions go through :class:`Matcher`, whose Aho-Corasick prefilter skips those that
+that made the query true are reported, with pages and snippets that mark the document's own
+words. A bare word is looked up by stem, a quoted phrase by its folded words (``Term.exact``).
+Many subscriptions go through :class:`Matcher`, whose Aho-Corasick prefilter skips those that
 cannot match.
 
 The work of one query on one document is bounded, whatever the document (see
@@ -20,7 +21,7 @@ import json
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import islice
 from typing import Any, Protocol
 
@@ -87,7 +88,8 @@ def passes_filters(filters: Mapping[str, Any] | None, meta: DocumentMeta) -> boo
 
 @dataclass
 class IndexedText:
-    """A document's words, folded and stemmed, with page and character offsets."""
+    """A document's words, folded and stemmed, with page and character offsets: ``words``
+    and ``by_word`` serve quoted phrases and prefixes, ``stems`` and ``by_stem`` bare words."""
 
     pages: list[str]
     languages: tuple[str, ...] = tuple(LANGUAGES)
@@ -104,9 +106,10 @@ class IndexedText:
         languages = languages_for(language)
         pages = [nfc(p) for p in pages]  # the text the spans point into
         index = cls(pages, languages)
+        one: dict[str, str] = {}  # one string per distinct word, whatever the page
         for page_no, text in enumerate(pages, start=1):
             for word, start, end in word_spans(text):
-                index.words.append(word)
+                index.words.append(one.setdefault(word, word))
                 index.spans.append((page_no, start, end))
         vocabulary = sorted(set(index.words))
         per_language = [stem_table(vocabulary, lang) for lang in languages]
@@ -142,16 +145,21 @@ class IndexedText:
             parts.append(" ")
         return "".join(parts)
 
-    def _word_positions(self, word: str, prefix: bool, limit: int, work: Work) -> list[int]:
-        """The first ``limit`` word indices where ``word`` (stemmed, or as a prefix of the
-        folded word) occurs. The index's lists are sorted, so the first ``limit`` of their
-        union come from the first ``limit`` of each; a prefix's words are contiguous in the
-        sorted vocabulary. Work: the lists looked at plus the positions returned."""
+    def _word_positions(
+        self, word: str, prefix: bool, limit: int, work: Work, exact: bool = False
+    ) -> list[int]:
+        """The first ``limit`` word indices where ``word`` (stemmed, as written when
+        ``exact``, or as a prefix of the folded word) occurs. The index's lists are sorted, so
+        the first ``limit`` of their union come from the first ``limit`` of each; a prefix's
+        words are contiguous in the sorted vocabulary. Work: the lists looked at plus the
+        positions returned."""
         if prefix:
             lo = hi = bisect_left(self.vocabulary, word)
             while hi < len(self.vocabulary) and self.vocabulary[hi].startswith(word):
                 hi += 1
             lists = [self.by_word[w] for w in self.vocabulary[lo:hi]]  # disjoint
+        elif exact:
+            lists = [self.by_word[word]] if word in self.by_word else []
         else:
             lists = [self.by_stem[s] for s in query_stems(word) if s in self.by_stem]
         if not lists:
@@ -165,8 +173,10 @@ class IndexedText:
         work.steps += len(lists) + len(positions)
         return positions
 
-    def _occurrences(self, word: str) -> int:
+    def _occurrences(self, word: str, exact: bool) -> int:
         """How often a (non-prefix) word occurs, at most: no list is built."""
+        if exact:
+            return len(self.by_word.get(word, ()))
         return sum(len(self.by_stem.get(s, ())) for s in query_stems(word))
 
     def find(self, term: Term, limit: int = MAX_POSITIONS, work: Work | None = None) -> list[int]:
@@ -174,25 +184,26 @@ class IndexedText:
         most ``limit``. A word's are its first ``limit`` occurrences in reading order; a
         phrase is anchored on its rarest word: only the
         first ``limit`` occurrences of that word are tried, each with one comparison per
-        other word of the phrase, so the work is at most ``limit`` × the number of words."""
+        other word of the phrase, so the work is at most ``limit`` × the number of words.
+        An exact term compares folded words, never stems: "criminality" is not "criminal"."""
         work = work if work is not None else Work()
-        words, last = term.words, len(term.words) - 1
+        words, last, exact = term.words, len(term.words) - 1, term.exact
         if not last:
-            return self._word_positions(words[0], term.prefix, limit, work)
+            return self._word_positions(words[0], term.prefix, limit, work, exact)
         # The anchor: the rarest word that is not a prefix (only the last word can be one).
         anchor = min(
             range(last if term.prefix else last + 1),
-            key=lambda k: self._occurrences(words[k]),
+            key=lambda k: self._occurrences(words[k], exact),
         )
         others = [
             (k - anchor, word, term.prefix and k == last)
             for k, word in enumerate(words)
             if k != anchor
         ]
-        wanted = {word: query_stems(word) for _, word, prefix in others if not prefix}
+        wanted = {} if exact else {w: query_stems(w) for _, w, prefix in others if not prefix}
         page, stems_at, words_at, size = self.spans, self.stems, self.words, len(self.words)
         hits = []
-        for at in self._word_positions(words[anchor], False, limit, work):
+        for at in self._word_positions(words[anchor], False, limit, work, exact):
             start = at - anchor
             end = start + last
             work.steps += 1
@@ -204,6 +215,9 @@ class IndexedText:
                 if prefix:
                     if not words_at[i].startswith(word):
                         break
+                elif exact:
+                    if words_at[i] != word:
+                        break
                 elif wanted[word].isdisjoint(stems_at[i]):
                     break
             else:
@@ -214,6 +228,8 @@ class IndexedText:
         return self.spans[start][0]
 
     def snippet(self, start: int, length: int, width: int = 90) -> str:
+        """The text around an occurrence, its own words (as the document spells them, spaces
+        and line breaks made one space) between « and »."""
         page, begin, _ = self.spans[start]
         end = self.spans[start + length - 1][2]
         text = self.pages[page - 1]
@@ -441,7 +457,9 @@ class Matcher:
             except QueryError:
                 invalid.append(spec.key)  # refused at subscribe time; an old row is skipped
                 continue
-            nodes[spec.key] = thesaurus.expand(node) if spec.thesaurus and thesaurus else node
+            if spec.thesaurus and thesaurus:
+                node = _quoted_alternatives(node, thesaurus.expand(node))
+            nodes[spec.key] = node
         return cls(list(specs), nodes, Prefilter(nodes), invalid)
 
     def match(
@@ -471,6 +489,46 @@ class Matcher:
             if explanation is not None:
                 out.append((spec.key, explanation))
         return out
+
+
+def _quoted_alternatives(original: Node, expanded: Node) -> Node:
+    """``expanded`` with the thesaurus alternatives of a quoted term quoted too.
+
+    The thesaurus builds its alternatives as bare terms ``via`` the one they stand for, so
+    ``"forced criminality"`` would bring in "délinquance forcée" stemmed ("délinquant forcé"
+    too). The query and its expansion are walked side by side: the thesaurus turns a term into
+    an OR of itself and its alternatives, a NEAR into an OR of NEARs, and keeps the rest."""
+    if isinstance(original, Term) and isinstance(expanded, Or):
+        return Or(
+            tuple(_like(c, original) if isinstance(c, Term) else c for c in expanded.children)
+        )
+    if isinstance(original, Near) and isinstance(expanded, Or):
+        return Or(
+            tuple(
+                Near(_like(n.left, original.left), _like(n.right, original.right), n.distance)
+                if isinstance(n, Near)
+                else n
+                for n in expanded.children
+            )
+        )
+    if isinstance(original, Not) and isinstance(expanded, Not):
+        return Not(_quoted_alternatives(original.child, expanded.child))
+    if (
+        isinstance(original, And | Or)
+        and isinstance(expanded, And | Or)
+        and type(expanded) is type(original)
+        and len(expanded.children) == len(original.children)
+    ):
+        children = zip(original.children, expanded.children, strict=True)
+        return type(expanded)(tuple(_quoted_alternatives(o, e) for o, e in children))
+    return expanded
+
+
+def _like(alternative: Term, term: Term) -> Term:
+    """A thesaurus alternative of ``term``, exact when ``term`` is (``term`` itself as is)."""
+    if alternative.via is None or not term.exact or alternative.exact:
+        return alternative
+    return replace(alternative, exact=True)
 
 
 def fingerprint(specs: Sequence[SubscriptionSpec], extra: str = "") -> str:

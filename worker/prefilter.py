@@ -24,7 +24,11 @@ MAX_CLAUSES = 2
 
 def term_patterns(term: Term) -> Clause:
     """Patterns, one of which occurs in the stream wherever ``term`` matches: the stem
-    sequences of a phrase (' s1 s2 '), or ' prefix' over the folded words."""
+    sequences of a phrase (' s1 s2 '), or ' prefix' over the folded words; an exact term's
+    folded words themselves (' w1 w2 ', or ' w1 pre' when it ends with a prefix), which the
+    stream's run of folded words holds wherever the term occurs."""
+    if term.exact:
+        return frozenset({" " + " ".join(term.words) + ("" if term.prefix else " ")})
     words = list(term.words)
     if term.prefix:
         words.pop()

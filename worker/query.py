@@ -3,7 +3,9 @@
 Grammar (loosest first): ``OR`` < ``AND`` (implied between terms) < ``NOT`` < ``NEAR/n`` <
 term, where a term is a word, a ``"quoted phrase"``, a ``prefix*``, a ``field:value`` filter
 (``source:``, ``lang:``, ``kind:``) or a parenthesised query. A term's words are folded by
-:func:`worker.text.term_words`; they are stemmed when matched (:mod:`worker.match`).
+:func:`worker.text.term_words`; a bare word is stemmed when matched (:mod:`worker.match`), the
+words of a quoted phrase are not: ``"forced criminality"`` is those two words, folded, in
+that order, never "forced criminal".
 """
 
 from __future__ import annotations
@@ -50,12 +52,15 @@ class QueryError(ValueError):
 @dataclass(frozen=True)
 class Term:
     """A word or phrase (folded words); ``via`` names the query term a thesaurus
-    expansion came from, so the explanation can say so."""
+    expansion came from, so the explanation can say so. An ``exact`` term (quoted) matches
+    its folded words as written, any other by stem; a prefix is the start of a folded word
+    either way."""
 
     words: tuple[str, ...]
     prefix: bool = False
     raw: str = field(default="", compare=False)
     via: str | None = field(default=None, compare=False)
+    exact: bool = False
 
     @property
     def label(self) -> str:
@@ -242,7 +247,7 @@ class _Parser:
         raise self.error(f"expected a term, found {tok[1]!r}")
 
     def term(self, tok: Token) -> Term:
-        _kind, raw, pos = tok
+        kind, raw, pos = tok
         prefix = raw.endswith("*")
         words = tuple(term_words(raw))
         if not words:
@@ -253,7 +258,7 @@ class _Parser:
         if self.words > MAX_WORDS:
             message = f"a query has at most {MAX_WORDS} words (a phrase counts each of its words)"
             raise QueryError(message, self.query, pos)
-        return Term(words, prefix, raw)
+        return Term(words, prefix, raw, exact=kind == "phrase")
 
     def field(self, tok: Token) -> Field:
         name, _, value = tok[1].partition(":")
@@ -293,8 +298,7 @@ def _lacks_positive_term(node: Node) -> bool:
 def format_query(node: Node) -> str:
     """The canonical text of a parsed query: ``parse_query(format_query(n)) == n``."""
     if isinstance(node, Term):
-        text = " ".join(node.words) + ("*" if node.prefix else "")
-        return text if len(node.words) == 1 else f'"{text}"'
+        return _format_term(node)
     if isinstance(node, Near):
         return f"{format_query(node.left)} NEAR/{node.distance} {format_query(node.right)}"
     if isinstance(node, Field):
@@ -305,6 +309,15 @@ def format_query(node: Node) -> str:
     if isinstance(node, And):
         return " AND ".join(_grouped(c, And | Or) for c in node.children)
     return " OR ".join(_grouped(c, Or) for c in node.children)
+
+
+def _format_term(term: Term) -> str:
+    """A quoted term stays quoted, even of one word; an unquoted term of several words
+    (``main-d'œuvre``) is written hyphenated, so it is read back unquoted: stemmed."""
+    star = "*" if term.prefix else ""
+    if term.exact:
+        return '"' + " ".join(term.words) + star + '"'
+    return "-".join(term.words) + star
 
 
 def _grouped(node: Node, needs_parentheses: Any) -> str:

@@ -12,7 +12,8 @@ The one order, everywhere: **fold, then stem**.
    "²" is "2"), combining accents removed, case folded, then "œ", "æ", "ß" spelled "oe", "ae",
    "ss"; and cut again, since folding can separate ("½" is "1⁄2": "1", "2").
 3. A folded word is stemmed (Snowball, PyStemmer) in English, French, or both when the
-   document's language is unknown; a query word, whose language is unknown, in both.
+   document's language is unknown; a query word, whose language is unknown, in both. The
+   words of a quoted phrase are compared folded, not stemmed (``worker.match``).
 
 So "La mendicité forcée" is indexed as "mendicit", "force" in French, and a query for
 "mendicité", "Mendicite" or "MENDICITÉ" is "mendicit" too. Stemming before folding would give

@@ -28,9 +28,9 @@ from worker.blobs import BlobStore, open_blob_store
 from worker.status import collect_status
 from worker.storage import ALERT_STATUSES
 from worker.storage.db import get_engine, session_scope
-from worker.storage.documents import document_detail
+from worker.storage.documents import document_detail, publication_detail
 from worker.storage.filters import DocumentFilter, list_filtered
-from worker.storage.models import Document
+from worker.storage.models import Document, Publication
 from worker.storage.repo import (
     NotFound,
     document_counts,
@@ -113,6 +113,7 @@ def document_filter(
     issue: FilterText | None = None,
     since: FilterText | None = None,
     until: FilterText | None = None,
+    publication: FilterText | None = None,
 ) -> DocumentFilter:
     """Filters from the query string; empty form fields mean "any"."""
     return DocumentFilter(
@@ -122,6 +123,7 @@ def document_filter(
         issue=_optional_int(issue, "issue"),
         since=_optional_date(since, "since"),
         until=_optional_date(until, "until"),
+        publication=_optional_int(publication, "publication"),
     )
 
 
@@ -189,6 +191,16 @@ def create_app(settings: Settings, blobs: BlobStore | None = None) -> FastAPI:
     def api_document(document_id: DocumentId) -> dict[str, Any]:
         with session_scope(engine) as session:
             return document_detail(session, _load(session, document_id), explanations=True)
+
+    @app.get("/api/publications/{publication_id}")
+    def api_publication(publication_id: DocumentId) -> dict[str, Any]:
+        """One publication (an issue in all its languages and files, or an article with its
+        files) and its documents; ``/?publication=N`` lists them on the web page."""
+        with session_scope(engine) as session:
+            publication = session.get(Publication, publication_id)
+            if publication is None:
+                raise HTTPException(404, f"no publication with id {publication_id}")
+            return publication_detail(publication)
 
     # -- HTML -------------------------------------------------------------------------------
 

@@ -237,6 +237,30 @@ class Replica:
             content.add_issue(site, number, date, mtime=self._tick(), fr_pdf=fr_pdf, en_pdf=en_pdf)
             return self.issue(number)
 
+    def withhold_pdf(self, number: int, lang: str) -> None:
+        """Take one language's PDF of issue ``number`` offline: unlinked from its articles and
+        no longer served, until :meth:`release_pdf` (a translation published late)."""
+        with self.lock:
+            site = self._spip("onu-vienne").content
+            issue = site.issues[number]
+            doc = site.documents.pop(issue.pdfs[lang].path)
+            for art in (issue.fr, issue.en):
+                if art is not None:
+                    art.documents.remove(doc)
+                    art.mtime = self._tick()
+
+    def release_pdf(self, number: int, lang: str) -> dict[str, Any]:
+        """Put a withheld PDF online, linked from the issue's articles again."""
+        with self.lock:
+            site = self._spip("onu-vienne").content
+            issue = site.issues[number]
+            doc = site.add_doc(issue.pdfs[lang])
+            for art in (issue.fr, issue.en):
+                if art is not None:
+                    art.documents.append(doc)
+                    art.mtime = self._tick()
+            return self.issue(number)
+
     def replace_pdf(self, site: str, path: str, new_bytes: bytes) -> dict[str, Any]:
         """Change a served file in place: new ETag, Last-Modified and, on SPIP sites, a new
         ``?id/hash`` in every link to it. ``path`` may carry a query string (ignored)."""

@@ -144,6 +144,8 @@ class SpipSite(Site):
                     f'<a href="{escape(doc.href)}" class="spip_in"'
                     f' type="application/pdf">{label}</a>'
                 )
+            if doc_ref:  # a document not (yet) online: SPIP shows the label alone
+                return label
             url = self.expand(target)
             kind = ' type="application/pdf"' if ".pdf" in url else ""
             if url.startswith(self.base + "/"):

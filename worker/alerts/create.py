@@ -8,13 +8,15 @@ preview``).
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from worker.match import DocumentMeta, IndexedText, Matcher, SubscriptionSpec, matcher_for
-from worker.storage.models import Alert, Document, Subscription
+from worker.storage.models import Alert, AlertDocument, Document, Subscription
+from worker.storage.repo import insert_missing
 from worker.thesaurus import load_thesaurus
 
 Explanation = dict[str, Any]
@@ -55,34 +57,70 @@ def match_document(
 
 
 def create_alerts(session: Session, document: Document, pages: list[str]) -> int:
-    """Queue one alert per matching subscription created before the document was archived.
+    """Alert every matching subscription about the document's publication: one alert per
+    (subscription, publication), created by its first matching document; later ones are
+    recorded on it. Returns the number of new alerts.
 
-    Every active subscription goes through one cached :class:`Matcher`, whose Aho-Corasick
-    prefilter fully evaluates only those whose required terms occur in the document."""
+    Nobody is alerted about a publication of a source's baseline (its first poll), nor about
+    one first seen before the subscription was made. Every active subscription goes through
+    one cached :class:`Matcher`, whose Aho-Corasick prefilter fully evaluates only those whose
+    required terms occur in the document."""
+    publication = document.publication
+    if publication is None or publication.baseline:
+        return 0
     subscriptions = session.scalars(
         select(Subscription).where(
-            Subscription.active.is_(True), Subscription.created_at <= document.archived_at
+            Subscription.active.is_(True), Subscription.created_at <= publication.first_seen_at
         )
     ).all()
     if not subscriptions:
         return 0
     matches = match_document(subscriptions, document, pages)
-    created = 0
-    for subscription_id, explanation in matches:
-        exists = session.scalar(
-            select(Alert.id).where(
-                Alert.subscription_id == subscription_id, Alert.document_id == document.id
-            )
+    return sum(
+        record_match(session, subscription_id, document, explanation)
+        for subscription_id, explanation in matches
+    )
+
+
+def record_match(
+    session: Session, subscription_id: int, document: Document, explanation: Explanation
+) -> bool:
+    """Record that the document matched the subscription: on the (subscription, publication)
+    alert, which is created if this is the publication's first match (True). Race-free: two
+    files of one issue read at once by two workers make one alert."""
+    assert document.publication_id is not None
+    created = insert_missing(
+        session,
+        Alert,
+        {
+            "subscription_id": subscription_id,
+            "publication_id": document.publication_id,
+            "document_id": document.id,
+            "explanation": explanation,
+            "status": "pending",
+            "attempts": 0,
+            "deliveries": {},
+            "created_at": datetime.now(UTC),
+        },
+        conflict=("subscription_id", "publication_id"),
+    )
+    alert_id = session.scalars(
+        select(Alert.id).where(
+            Alert.subscription_id == subscription_id,
+            Alert.publication_id == document.publication_id,
         )
-        if exists is None:
-            session.add(
-                Alert(
-                    subscription_id=subscription_id,
-                    document_id=document.id,
-                    explanation=explanation,
-                )
-            )
-            created += 1
+    ).one()
+    insert_missing(
+        session,
+        AlertDocument,
+        {
+            "alert_id": alert_id,
+            "document_id": document.id,
+            "explanation": explanation,
+            "added_at": datetime.now(UTC),
+        },
+        conflict=("alert_id", "document_id"),
+    )
     return created
 
 
@@ -105,16 +143,14 @@ def archive_matches(
 
 
 def backfill(session: Session, subscription: Subscription) -> int:
-    """Queue alerts for what already matches in the archive; never twice for a document."""
-    alerted = set(
-        session.scalars(select(Alert.document_id).where(Alert.subscription_id == subscription.id))
+    """Alert on what already matches in the archive, baseline included: one alert per
+    publication, never twice. Returns the number of new alerts."""
+    matches = [
+        (document, explanation)
+        for document, explanation in archive_matches(session, subscription)
+        if document.publication_id is not None
+    ]
+    return sum(
+        record_match(session, subscription.id, document, explanation)
+        for document, explanation in reversed(matches)  # oldest first: it names the alert
     )
-    created = 0
-    for document, explanation in list(archive_matches(session, subscription)):
-        if document.id in alerted:
-            continue
-        session.add(
-            Alert(subscription_id=subscription.id, document_id=document.id, explanation=explanation)
-        )
-        created += 1
-    return created

@@ -11,12 +11,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import apprise
-from sqlalchemy import ColumnElement, case, select, update
+from sqlalchemy import ColumnElement, case, exists, func, select, update
 from sqlalchemy.engine import Engine
 
 from config.settings import Settings
@@ -24,7 +24,7 @@ from worker.alerts.render import Message, render
 from worker.redact import EMAIL_SCHEMES, WEBHOOK_SCHEMES, redact_text, redact_url, remember
 from worker.storage.db import session_scope
 from worker.storage.lease import claim
-from worker.storage.models import Alert, Subscription
+from worker.storage.models import Alert, Document, SourceState, Subscription
 
 log = logging.getLogger(__name__)
 
@@ -93,17 +93,44 @@ def failure(url: str, result: SendResult) -> str:
 # -- claim and record: the outbox's bookkeeping, for single alerts and digests alike ----------
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def settled(now: datetime, poll_deadline: float) -> ColumnElement[bool]:
+    """An alert is ready once the polls that find its publication's documents are over and
+    none of its files waits for extraction: the message then names every language and file
+    of an issue found together. A poll that started longer ago than ``poll_deadline`` seconds
+    is over (it ended or died)."""
+    file_pending = exists().where(
+        Document.publication_id == Alert.publication_id, Document.extract_status == "pending"
+    )
+    started = SourceState.last_poll_started_at
+    polling = exists().where(
+        Document.publication_id == Alert.publication_id,
+        SourceState.name == Document.source,
+        started > func.coalesce(SourceState.last_poll_finished_at, EPOCH),
+        started > now - timedelta(seconds=poll_deadline),
+    )
+    return ~file_pending & ~polling
+
+
 def claim_alerts(
-    engine: Engine, *where: ColumnElement[bool], lease: float, now: datetime
+    engine: Engine,
+    *where: ColumnElement[bool],
+    lease: float,
+    now: datetime,
+    poll_deadline: float,
 ) -> list[int]:
-    """Take the alerts matching ``where`` for this worker (``pending`` → ``sending``, one more
-    attempt): those pending, and those left ``sending`` for longer than ``lease`` seconds by
-    a worker that died. Committed before anything is sent; returns the ids taken."""
+    """Take the settled alerts matching ``where`` for this worker (``pending`` → ``sending``,
+    one more attempt): those pending, and those left ``sending`` for longer than ``lease``
+    seconds by a worker that died. Committed before anything is sent; returns the ids
+    taken."""
     with session_scope(engine) as session:
         return claim(
             session,
             Alert,
             *where,
+            settled(now, poll_deadline),
             Alert.status.in_(("pending", "sending")),
             free=Alert.status == "pending",
             since=Alert.claimed_at,
@@ -156,10 +183,17 @@ def finish_alerts(
 def deliver_alert(engine: Engine, settings: Settings, alert_id: int) -> str:
     """Deliver one alert to every endpoint still owed it. Returns the alert's new status."""
     now = datetime.now(UTC)
-    if not claim_alerts(engine, Alert.id == alert_id, lease=settings.notify_claim_lease, now=now):
+    lease, deadline = settings.notify_claim_lease, settings.poll_deadline
+    if not claim_alerts(engine, Alert.id == alert_id, lease=lease, now=now, poll_deadline=deadline):
         with session_scope(engine) as session:
             alert = session.get(Alert, alert_id)
-            return alert.status if alert else "missing"
+            if alert is None:
+                return "missing"
+            unsettled = alert.status == "pending" and not session.scalar(
+                select(settled(now, deadline)).where(Alert.id == alert_id)
+            )
+            # held: the end of the poll or extraction it waits for queues it again
+            return "held" if unsettled else alert.status
     with session_scope(engine) as session:
         alert = session.get(Alert, alert_id)
         assert alert is not None
@@ -181,19 +215,33 @@ def deliver_alert(engine: Engine, settings: Settings, alert_id: int) -> str:
     return status
 
 
-def pending_alert_ids(engine: Engine, document_ids: Sequence[int] | None = None) -> list[int]:
-    """Alerts owed an immediate delivery (digest subscriptions wait for their digest), all or
-    those of the given documents."""
+def pending_alert_ids(
+    engine: Engine,
+    settings: Settings,
+    *,
+    source: str | None = None,
+    publication_ids: Sequence[int] | None = None,
+) -> list[int]:
+    """Settled alerts owed an immediate delivery (digest subscriptions wait for their digest):
+    all, those about a document of ``source``, or those of these publications."""
     statement = (
         select(Alert.id)
         .join(Subscription, Subscription.id == Alert.subscription_id)
-        .where(Alert.status == "pending", Subscription.delivery == "immediate")
+        .where(
+            Alert.status == "pending",
+            Subscription.delivery == "immediate",
+            settled(datetime.now(UTC), settings.poll_deadline),
+        )
         .order_by(Alert.id)
     )
-    if document_ids is not None:
-        if not document_ids:
-            return []
-        statement = statement.where(Alert.document_id.in_(document_ids))
+    if source is not None:
+        statement = statement.where(
+            Alert.publication_id.in_(
+                select(Document.publication_id).where(Document.source == source)
+            )
+        )
+    if publication_ids is not None:
+        statement = statement.where(Alert.publication_id.in_(publication_ids))
     with session_scope(engine) as session:
         return list(session.scalars(statement))
 
@@ -214,7 +262,7 @@ def retry_alerts(engine: Engine, ids: list[int] | None = None, dead: bool = Fals
 def deliver_pending(engine: Engine, settings: Settings) -> dict[str, int]:
     """Deliver every pending alert in this process (the broker-less path)."""
     counts: dict[str, int] = {}
-    for alert_id in pending_alert_ids(engine):
+    for alert_id in pending_alert_ids(engine, settings):
         status = deliver_alert(engine, settings, alert_id)
         counts[status] = counts.get(status, 0) + 1
     return counts
@@ -227,6 +275,9 @@ def alert_summary(alert: Alert) -> dict[str, Any]:
         "subscription": alert.subscription.name,
         "document_id": alert.document_id,
         "title": alert.document.title,
+        "publication_id": alert.publication_id,
+        "publication": alert.publication.title if alert.publication else None,
+        "documents": [m.document_id for m in alert.matches],
         "status": alert.status,
         "attempts": alert.attempts,
         "created_at": alert.created_at.isoformat() if alert.created_at else None,

@@ -102,7 +102,13 @@ def _owed(
 
 def _send_one(engine: Engine, settings: Settings, subscription_id: int, now: datetime) -> list[str]:
     lease = settings.notify_claim_lease
-    claimed = claim_alerts(engine, Alert.subscription_id == subscription_id, lease=lease, now=now)
+    claimed = claim_alerts(
+        engine,
+        Alert.subscription_id == subscription_id,
+        lease=lease,
+        now=now,
+        poll_deadline=settings.poll_deadline,
+    )
     if not claimed:
         return []
     outcomes = []

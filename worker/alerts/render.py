@@ -10,7 +10,7 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescap
 from markupsafe import Markup, escape
 
 from config.settings import CONFIG_DIR, Settings
-from worker.storage.models import Alert, Subscription
+from worker.storage.models import Alert, Document, Subscription
 
 
 @dataclass
@@ -22,8 +22,16 @@ class Message:
 
 
 def _highlight(text: str) -> Markup:
-    """Turn the matcher's «term» marks into <mark> tags, escaping everything else."""
-    return Markup(re.sub(r"«(.*?)»", r"<mark>\1</mark>", str(escape(text))))
+    """Turn the matcher's «term» marks into <mark> tags, escaping everything else. The marks
+    stay inside the tag: the plain-text part mail clients show is derived from the HTML."""
+    return Markup(re.sub(r"«(.*?)»", r"<mark>«\1»</mark>", str(escape(text))))
+
+
+LANGUAGES = {"en": "English", "fr": "French"}
+
+
+def _language(code: str | None) -> str:
+    return LANGUAGES.get(code or "", code or "unknown language")
 
 
 def template_env(settings: Settings) -> Environment:
@@ -37,43 +45,79 @@ def template_env(settings: Settings) -> Environment:
         trim_blocks=True,
     )
     env.filters["highlight"] = _highlight
+    env.filters["language"] = _language
     return env
 
 
-def render(alert: Alert, settings: Settings) -> Message:
-    env = template_env(settings)
+def _source_title(settings: Settings, source: str) -> str:
     try:
-        source_title = settings.source(alert.document.source).title or alert.document.source
-    except Exception:
-        source_title = alert.document.source
-    context: dict[str, Any] = {
+        return settings.source(source).title or source
+    except Exception:  # a source since removed from the configuration
+        return source
+
+
+def _document_url(settings: Settings, document_id: int) -> str:
+    return f"{settings.web_base_url.rstrip('/')}/documents/{document_id}"
+
+
+def alert_context(alert: Alert, settings: Settings) -> dict[str, Any]:
+    """What a template knows of one alert: its publication, headed by ``title``, and each
+    matching document (``items``) with why it matched. ``document`` and ``explanation`` are
+    the first match's, for templates written before publications."""
+    matches = [(m.document, m.explanation) for m in alert.matches] or [
+        (alert.document, alert.explanation)
+    ]
+    items = [
+        {
+            "document": document,
+            "explanation": explanation or {"terms": []},
+            "archive_url": _document_url(settings, document.id),
+        }
+        for document, explanation in matches
+    ]
+    publication = alert.publication
+    first: Document = matches[0][0]
+    dates = [d.published_at for d, _ in matches if d.published_at]
+    published = publication.published_at if publication else None
+    return {
         "subscription": alert.subscription,
-        "document": alert.document,
-        "explanation": alert.explanation or {"terms": []},
-        "source_title": source_title,
-        "archive_url": f"{settings.web_base_url.rstrip('/')}/documents/{alert.document_id}",
+        "publication": publication,
+        "title": (publication.title if publication else None) or first.title or first.canonical_url,
+        "published_at": published or (min(dates) if dates else None),
+        "issue_number": publication.issue_number if publication else first.issue_number,
+        "source_title": _source_title(settings, first.source),
+        "items": items,
+        "document": first,
+        "explanation": items[0]["explanation"],
+        "archive_url": items[0]["archive_url"],
     }
+
+
+def render(alert: Alert, settings: Settings) -> Message:
+    context = alert_context(alert, settings)
     return _message(
-        env, context, "alert_title.j2", "alert.txt.j2", "alert.html.j2", "alert_short.txt.j2"
+        template_env(settings),
+        context,
+        "alert_title.j2",
+        "alert.txt.j2",
+        "alert.html.j2",
+        "alert_short.txt.j2",
     )
 
 
 def render_digest(subscription: Subscription, alerts: list[Alert], settings: Settings) -> Message:
-    env = template_env(settings)
-    base = settings.web_base_url.rstrip("/")
+    """One message for a subscription's alerts since its last digest: a publication each."""
     context: dict[str, Any] = {
         "subscription": subscription,
-        "items": [
-            {
-                "document": a.document,
-                "explanation": a.explanation or {"terms": []},
-                "archive_url": f"{base}/documents/{a.document_id}",
-            }
-            for a in alerts
-        ],
+        "publications": [alert_context(a, settings) for a in alerts],
     }
     return _message(
-        env, context, "digest_title.j2", "digest.txt.j2", "digest.html.j2", "digest.txt.j2"
+        template_env(settings),
+        context,
+        "digest_title.j2",
+        "digest.txt.j2",
+        "digest.html.j2",
+        "digest.txt.j2",
     )
 
 

@@ -50,13 +50,24 @@ def alerts(
         print_json(rows)
         return
     table = Table(title="Alerts")
-    for column in ("id", "subscription", "document", "status", "tries", "created", "last error"):
+    columns = (
+        "id",
+        "subscription",
+        "publication",
+        "docs",
+        "status",
+        "tries",
+        "created",
+        "last error",
+    )
+    for column in columns:
         table.add_column(column)
     for row in rows:
         table.add_row(
             str(row["id"]),
             row["subscription"],
-            f"{row['document_id']}: {(row['title'] or '')[:50]}",
+            f"{row['publication_id'] or ''}: {(row['publication'] or row['title'] or '')[:50]}",
+            ", ".join(str(d) for d in row["documents"]) or str(row["document_id"]),
             styled(row["status"]),
             str(row["attempts"]),
             (row["created_at"] or "")[:19],
@@ -83,6 +94,6 @@ def retry(
     if deliver:
         from worker.alerts.deliver import pending_alert_ids
 
-        ids = set(alert_ids or []) or set(pending_alert_ids(db))
+        ids = set(alert_ids or []) or set(pending_alert_ids(db, settings))
         outcomes = [deliver_alert(db, settings, i) for i in sorted(ids)]
         console.print(", ".join(f"{outcomes.count(s)} {s}" for s in sorted(set(outcomes))))

@@ -34,6 +34,9 @@ SourceOpt = Annotated[
 LanguageOpt = Annotated[str | None, typer.Option("--language", "-l", help="Only 'en' or 'fr'.")]
 KindOpt = Annotated[str | None, typer.Option(help="Only 'pdf' or 'html'.")]
 IssueOpt = Annotated[int | None, typer.Option(help="Only this newsletter issue number.")]
+PublicationOpt = Annotated[
+    int | None, typer.Option(help="Only the documents of this publication (its id).")
+]
 SinceOpt = Annotated[
     datetime | None,
     typer.Option(formats=["%Y-%m-%d"], help="Published (else fetched) on or after this date."),
@@ -51,6 +54,7 @@ def _filters(
     issue: int | None,
     since: datetime | None,
     until: datetime | None,
+    publication: int | None = None,
 ) -> DocumentFilter:
     from worker.storage.filters import DocumentFilter
 
@@ -61,18 +65,20 @@ def _filters(
         issue=issue,
         since=since.date() if since else None,
         until=until.date() if until else None,
+        publication=publication,
     )
 
 
 def _documents_table(title: str, rows: list[dict[str, Any]], snippets: bool = False) -> Table:
     table = Table(title=title)
-    for column in ("id", "source", "kind", "lang", "n°", "published", "title"):
+    for column in ("id", "pub", "source", "kind", "lang", "n°", "published", "title"):
         table.add_column(column)
     if snippets:
         table.add_column("snippet")
     for row in rows:
         cells = [
             str(row["id"]),
+            str(row["publication_id"] or ""),
             row["source"],
             row["kind"],
             row["language"] or "",
@@ -94,17 +100,18 @@ def archive_list(
     issue: IssueOpt = None,
     since: SinceOpt = None,
     until: UntilOpt = None,
+    publication: PublicationOpt = None,
     limit: Annotated[int, typer.Option(help="At most this many documents.")] = 50,
     offset: Annotated[int, typer.Option(help="Skip this many (for paging).")] = 0,
     as_json: JsonOpt = False,
 ) -> None:
-    """List archived documents, newest first."""
+    """List archived documents, newest first (``pub``: the publication each belongs to)."""
     from worker.storage.db import session_scope
     from worker.storage.filters import list_filtered
     from worker.storage.repo import document_summary
 
     settings = load_settings()
-    filters = _filters(source, language, kind, issue, since, until)
+    filters = _filters(source, language, kind, issue, since, until, publication)
     with session_scope(engine(settings)) as session:
         rows = [document_summary(d) for d in list_filtered(session, filters, limit, offset)]
     if as_json:
@@ -180,12 +187,16 @@ def archive_show(
             "versions",
             "\n".join(f"v{v['version']}: {v['id']} ({v['archived_at']})" for v in row["versions"]),
         )
-    if row["same_issue"]:
+    if row["publication"]:
+        pub = row["publication"]
         table.add_row(
-            "same issue",
+            "publication",
             "\n".join(
-                f"{o['id']}: {o['kind']} {o['language'] or '?'} — {o['title'] or ''}"
-                for o in row["same_issue"]
+                [f"{pub['id']}: {pub['title'] or ''}" + (" (baseline)" if pub["baseline"] else "")]
+                + [
+                    f"  {o['id']}: {o['kind']} {o['language'] or '?'} — {o['title'] or ''}"
+                    for o in pub["documents"]
+                ]
             ),
         )
     table.add_row(

@@ -116,6 +116,14 @@ def poll(
             console.print(line((f"{r.source}:", "yellow"), more))
         for warning in r.warnings:
             console.print(line((f"{r.source}: warning:", "yellow"), f" {warning}"))
+        if r.baseline and r.status != "failed":
+            console.print(
+                line(
+                    (f"{r.source}:", "cyan"),
+                    f" baseline: {r.new} documents archived, no alerts (the source's first"
+                    " poll; later polls alert on what is new, --backfill on the rest)",
+                )
+            )
     if extracted:
         alerts = sum(o.alerts for o in leftovers)
         console.print(f"extracted {len(extracted)} pending documents ({alerts} alerts)")

@@ -29,6 +29,7 @@ from worker.extract.enrich import apply_extraction, same_text
 from worker.extract.formats import Extracted, extract_html
 from worker.extract.isolate import extract_pdf_isolated
 from worker.fetch import charset_of
+from worker.publications import assign_publication, drop_if_empty
 from worker.storage.db import session_scope
 from worker.storage.lease import claim
 from worker.storage.models import Document, DocumentLink, HttpResource
@@ -60,6 +61,7 @@ class ExtractionOutcome:
     alerts: int = 0
     error: str | None = None
     retry_in: float = 0.0
+    publication_id: int | None = None  # where it was placed (or left, when folded)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -119,22 +121,27 @@ def extract_document(engine: Engine, settings: Settings, document_id: int) -> Ex
         document = session.get(Document, document_id)
         assert document is not None
         previous = session.get(Document, document.previous_id) if document.previous_id else None
+        publication_id = document.publication_id
         if previous is not None and same_text(previous.text_sha256, extracted):
             fold_into_previous(session, document, previous)
             folded = True
         else:
             apply_extraction(document, extracted, settings)
+            # placed again: its text may name its issue
+            publication_id = assign_publication(session, document, settings).id
             alerts = create_alerts(session, document, extracted.pages)
     if folded:
         log.info("document %s repeats its previous version: folded", document_id, extra=context)
         if kind == "pdf":
             _drop_unused_blob(engine, settings, sha256)
-        return ExtractionOutcome(document_id, "same-text")
+        return ExtractionOutcome(document_id, "same-text", publication_id=publication_id)
     status = "gave-up" if attempts > MAX_ATTEMPTS else "extracted"
     if extracted.error:
         log.warning("document %s: %s", document_id, extracted.error, extra=context)
     log.info("extracted document %s (%d alerts)", document_id, alerts, extra=context)
-    return ExtractionOutcome(document_id, status, alerts, extracted.error)
+    return ExtractionOutcome(
+        document_id, status, alerts, extracted.error, publication_id=publication_id
+    )
 
 
 def fold_into_previous(session: Session, document: Document, previous: Document) -> None:
@@ -165,8 +172,14 @@ def fold_into_previous(session: Session, document: Document, previous: Document)
         update(Document).where(Document.previous_id == document.id).values(previous_id=previous.id)
     )
     session.execute(delete(DocumentLink).where(DocumentLink.document_id == document.id))
+    session.execute(
+        update(Document).where(Document.parent_id == document.id).values(parent_id=previous.id)
+    )
+    publication_id = document.publication_id
     session.expunge(document)
     session.execute(delete(Document).where(Document.id == document.id))
+    if publication_id is not None:
+        drop_if_empty(session, publication_id)
 
 
 def _drop_unused_blob(engine: Engine, settings: Settings, sha256: str) -> None:

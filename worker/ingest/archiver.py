@@ -13,10 +13,12 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from config.settings import Settings
 from worker.blobs import BlobStore
 from worker.extract.enrich import link_issue_number
 from worker.extract.formats import sniff_kind
 from worker.fetch import FetchError, FetchResult
+from worker.publications import assign_publication
 from worker.storage.db import session_scope
 from worker.storage.models import Document, DocumentLink
 from worker.storage.repo import insert_missing
@@ -45,6 +47,7 @@ class Found:
     published_at: datetime | None = None
     language: str | None = None
     expect_pdf: bool = False  # linked as a document: anything but a PDF is refused
+    parent_id: int | None = None  # the new page version it was linked from in this poll
 
 
 @dataclass
@@ -61,9 +64,17 @@ class Archived:
 class Archiver:
     """Archives one source's fetched bodies into the blob store and the database."""
 
-    def __init__(self, engine: Engine, blobs: BlobStore, source: str, language: str | None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        blobs: BlobStore,
+        settings: Settings,
+        source: str,
+        language: str | None,
+    ) -> None:
         self.engine = engine
         self.blobs = blobs
+        self.settings = settings
         self.source = source
         self.language = language
 
@@ -118,6 +129,7 @@ class Archiver:
             text="",
             version=version,
             previous_id=previous_id,
+            parent_id=found.parent_id,
             extract_status="pending",
         )
         try:
@@ -125,6 +137,9 @@ class Archiver:
                 session.add(document)
                 session.flush()
                 self._link(session, document.id, url, key, found.found_on)
+                # Placed now from what its link says: a pending file of an issue holds the
+                # issue's alert until it is read.
+                assign_publication(session, document, self.settings)
         except IntegrityError:  # another worker archived the same bytes a moment ago
             with session_scope(self.engine) as session:
                 existing = session.scalar(

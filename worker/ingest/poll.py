@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
@@ -64,6 +64,7 @@ class SourceReport:
     deferred: int = 0  # documents handed to the extract queue (their alerts come later)
     skipped: int = 0  # URLs left for the next poll: a budget or the deadline ran out
     warnings: list[str] = field(default_factory=list)
+    baseline: bool = False  # the source's first poll: what it archives alerts nobody
 
     @property
     def status(self) -> str:
@@ -95,6 +96,7 @@ class SourceReport:
             "deferred": self.deferred,
             "skipped": self.skipped,
             "warnings": self.warnings,
+            "baseline": self.baseline,
         }
 
 
@@ -104,6 +106,7 @@ class _Target:
     depth: int
     found_on: str | None
     item_title: str | None = None  # the title of the item (article, feed entry) linking it
+    parent_id: int | None = None  # that item's document, when it is new or changed this poll
 
 
 def _offer(documents: dict[str, _Target], key: str, candidate: _Target) -> None:
@@ -155,7 +158,7 @@ class SourcePoll:
             on_request=self.records.append,
         )
         self.http = HttpCache(engine, blobs, self.fetcher, settings.max_page_bytes)
-        self.archiver = Archiver(engine, blobs, source.name, source.language)
+        self.archiver = Archiver(engine, blobs, settings, source.name, source.language)
         self.ends_at = time.monotonic() + settings.poll_deadline
 
     # -- the cycle --------------------------------------------------------------------------
@@ -163,6 +166,7 @@ class SourcePoll:
     def run(self) -> SourceReport:
         started = datetime.now(UTC)
         self._save_state(started=started)
+        self.report.baseline = self.settings.quiet_first_poll and self._before_baseline()
         try:
             self._prepare_spool()
             items, documents = self._discover()
@@ -325,7 +329,7 @@ class SourcePoll:
         try:
             with self.http.get(url, archived=True, page=True) as result:
                 page = self._page_from(result, url)
-                self._take(result, target)
+                parent_id = self._take(result, target)
         except FetchError as exc:
             self.report.fail(url, exc.reason)
             return
@@ -347,7 +351,11 @@ class SourcePoll:
                     target.link.published_at,
                     link.language or target.link.language,
                 )
-                _offer(documents, key, _Target(inherited, target.depth + 1, url, target.link.title))
+                _offer(
+                    documents,
+                    key,
+                    _Target(inherited, target.depth + 1, url, target.link.title, parent_id),
+                )
 
     def _process_document(self, target: _Target) -> None:
         url = target.link.url
@@ -361,8 +369,9 @@ class SourcePoll:
             log.exception("document %s failed", url)
             self.report.fail(url, f"{type(exc).__name__}: {exc}")
 
-    def _take(self, result: FetchResult, target: _Target) -> None:
-        """Archive a fetched item or document, remember its validators, hand it off."""
+    def _take(self, result: FetchResult, target: _Target) -> int | None:
+        """Archive a fetched item or document, remember its validators, hand it off. Returns
+        the id of the new version kept, if any."""
         link = target.link
         found = Found(
             link.url,
@@ -371,23 +380,24 @@ class SourcePoll:
             link.published_at,
             link.language,
             expect_pdf=link.role == "document",
+            parent_id=target.parent_id,
         )
         if result.not_modified:
             self.report.unchanged += 1
             self.archiver.add_alias(found)
             self.http.remember(result)
-            return
+            return None
         archived = self.archiver.archive(result, found)
         self.http.remember(result)  # before the hand-off: a folded PDF re-points them
-        self._hand_off(archived, link.url)
+        return self._hand_off(archived, link.url)
 
-    def _hand_off(self, archived: Archived, url: str) -> None:
+    def _hand_off(self, archived: Archived, url: str) -> int | None:
         """Run the extraction job on a new version: here, or for a PDF under Celery on the
         ``extract`` queue. Should the broker refuse, the document stays pending and the
         sweeper queues it again: nothing is lost."""
         if archived.document_id is None:
             self.report.unchanged += 1
-            return
+            return None
         document_id = archived.document_id
         if archived.kind == "pdf" and self.defer_extraction is not None:
             try:
@@ -404,13 +414,14 @@ class SourcePoll:
             outcome = extract_document(self.engine, self.settings, document_id)
             if outcome.status == "same-text":  # new bytes, nothing new to read
                 self.report.unchanged += 1
-                return
+                return None
             self.report.alerts += outcome.alerts
         if archived.version > 1:
             self.report.changed += 1
         else:
             self.report.new += 1
         self.report.document_ids.append(document_id)
+        return document_id
 
     # -- fetching -----------------------------------------------------------------------------
 
@@ -471,6 +482,12 @@ class SourcePoll:
             )
         self.records.clear()
 
+    def _before_baseline(self) -> bool:
+        """True until the source's first successful poll has finished."""
+        with session_scope(self.engine) as session:
+            state = session.get(SourceState, self.source.name)
+            return state is None or state.baseline_at is None
+
     def _save_state(
         self, started: datetime | None = None, finished: datetime | None = None
     ) -> None:
@@ -496,6 +513,12 @@ class SourcePoll:
             )
         with session_scope(self.engine) as session:
             upsert(session, SourceState, {"name": self.source.name}, values)
+            if finished and self.report.status != "failed":
+                session.execute(  # the baseline ends with the first poll that succeeds
+                    update(SourceState)
+                    .where(SourceState.name == self.source.name, SourceState.baseline_at.is_(None))
+                    .values(baseline_at=finished)
+                )
 
 
 def poll_source(

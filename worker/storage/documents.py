@@ -1,5 +1,6 @@
-"""One document in full (metadata, where it was found, versions, same issue, alerts, text):
-the same shape for ``tipwatch archive show --json`` and ``GET /api/documents/{id}``."""
+"""One document in full (metadata, where it was found, versions, its publication, alerts,
+text): the same shape for ``tipwatch archive show --json`` and ``GET /api/documents/{id}``;
+one publication for ``GET /api/publications/{id}``."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from worker.storage.models import Document
+from worker.storage.models import Document, Publication
 from worker.storage.repo import alerts_for_document, document_summary
 
 
@@ -66,6 +67,21 @@ def _brief(d: Document) -> dict[str, Any]:
     }
 
 
+def publication_detail(publication: Publication, but: int | None = None) -> dict[str, Any]:
+    """A publication and its documents (all, or all but the one shown), JSON-ready."""
+    return {
+        "id": publication.id,
+        "title": publication.title,
+        "source": publication.source,
+        "series": publication.series,
+        "issue_number": publication.issue_number,
+        "published_at": publication.published_at.isoformat() if publication.published_at else None,
+        "first_seen_at": publication.first_seen_at.isoformat(),
+        "baseline": publication.baseline,
+        "documents": [_brief(d) for d in publication.documents if d.id != but],
+    }
+
+
 def document_detail(
     session: Session, document: Document, text: bool = True, explanations: bool = False
 ) -> dict[str, Any]:
@@ -79,15 +95,17 @@ def document_detail(
     row["urls"] = sorted({link.url for link in document.links})
     row["versions"] = [_brief(d) for d in versions(session, document)]
     row["same_issue"] = [_brief(d) for d in same_issue(session, document)]
+    publication = document.publication
+    row["publication"] = publication_detail(publication, but=document.id) if publication else None
     row["alerts"] = []
-    for alert in alerts_for_document(session, document.id):
+    for match in alerts_for_document(session, document.id):
         entry: dict[str, Any] = {
-            "subscription": alert.subscription.name,
-            "status": alert.status,
-            "terms": [t["term"] for t in alert.explanation.get("terms", [])],
+            "subscription": match.alert.subscription.name,
+            "status": match.alert.status,
+            "terms": [t["term"] for t in match.explanation.get("terms", [])],
         }
         if explanations:
-            entry["explanation"] = alert.explanation
+            entry["explanation"] = match.explanation
         row["alerts"].append(entry)
     if text:
         row["text_pages"] = [p.text for p in document.pages]

@@ -24,6 +24,7 @@ class DocumentFilter:
     issue: int | None = None
     since: date | None = None
     until: date | None = None  # inclusive
+    publication: int | None = None
 
     def conditions(self) -> list[ColumnElement[bool]]:
         when = func.coalesce(Document.published_at, Document.fetched_at)
@@ -36,6 +37,8 @@ class DocumentFilter:
             conditions.append(Document.kind == self.kind)
         if self.issue is not None:
             conditions.append(Document.issue_number == self.issue)
+        if self.publication is not None:
+            conditions.append(Document.publication_id == self.publication)
         if self.since:
             conditions.append(when >= datetime.combine(self.since, time.min, UTC))
         if self.until:
@@ -54,6 +57,7 @@ class DocumentFilter:
             "issue": self.issue,
             "since": self.since.isoformat() if self.since else None,
             "until": self.until.isoformat() if self.until else None,
+            "publication": self.publication,
         }
 
 

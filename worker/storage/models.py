@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -41,6 +42,9 @@ class SourceState(Base):
     last_status: Mapped[str | None] = mapped_column(String(20))  # ok | partial | failed
     last_error: Mapped[str | None] = mapped_column(Text)
     last_counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # End of the source's first successful poll: what it found before then is its baseline
+    # (archived, searchable, never alerted).
+    baseline_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class HttpResource(Base):
@@ -70,6 +74,31 @@ class FetchLog(Base):
     duration_ms: Mapped[int] = mapped_column(Integer, default=0)
     content_sha256: Mapped[str | None] = mapped_column(String(64))
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class Publication(Base):
+    """What a person thinks of as one thing, and gets one alert for: an issue of a series (every
+    language, its article pages and PDFs), or an article or report with the files it came with.
+
+    ``key`` says why its documents belong together: ``issue:<series>:<number>`` for an issue,
+    ``document:<id>`` for the page or file that started it."""
+
+    __tablename__ = "publication"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    source: Mapped[str] = mapped_column(String(100), index=True)
+    series: Mapped[str | None] = mapped_column(String(100))
+    issue_number: Mapped[int | None] = mapped_column(Integer)
+    title: Mapped[str | None] = mapped_column(Text)
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    first_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Found by its source's first successful poll: archived without alerting anyone.
+    baseline: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+
+    documents: Mapped[list[Document]] = relationship(
+        back_populates="publication", order_by="Document.id"
+    )
 
 
 class Document(Base):
@@ -108,6 +137,10 @@ class Document(Base):
     keywords: Mapped[list[Any]] = mapped_column(default=list)
     version: Mapped[int] = mapped_column(Integer, default=1)
     previous_id: Mapped[int | None] = mapped_column(ForeignKey("document.id"))
+    publication_id: Mapped[int | None] = mapped_column(ForeignKey("publication.id"), index=True)
+    # The page this file arrived with: the new article (or its new version) that linked it in
+    # the same poll. Such a file belongs to the page's publication.
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("document.id"))
     # SQLite only: French/English stems of title and text, indexed by FTS5 (which has no French
     # stemmer); kept up to date by _index_stems below. PostgreSQL stems in its tsvector index.
     stems: Mapped[str] = mapped_column(Text, default="", server_default="", deferred=True)
@@ -118,6 +151,7 @@ class Document(Base):
     links: Mapped[list[DocumentLink]] = relationship(
         back_populates="document", cascade="all, delete-orphan"
     )
+    publication: Mapped[Publication | None] = relationship(back_populates="documents")
 
 
 @event.listens_for(Document, "before_insert")
@@ -182,16 +216,23 @@ class Subscription(Base):
 
 
 class Alert(Base):
-    """The outbox: exactly one row per (subscription, document), delivered at most once."""
+    """The outbox: exactly one row per (subscription, publication), delivered at most once.
+
+    ``document_id`` and ``explanation`` are those of the document that first matched; every
+    matching document of the publication, that one included, is an :class:`AlertDocument`."""
 
     __tablename__ = "alert"
-    __table_args__ = (UniqueConstraint("subscription_id", "document_id"),)
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "document_id"),
+        Index("uq_alert_publication", "subscription_id", "publication_id", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     subscription_id: Mapped[int] = mapped_column(
         ForeignKey("subscription.id", ondelete="CASCADE"), index=True
     )
     document_id: Mapped[int] = mapped_column(ForeignKey("document.id"), index=True)
+    publication_id: Mapped[int | None] = mapped_column(ForeignKey("publication.id"), index=True)
     status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
     explanation: Mapped[dict[str, Any]] = mapped_column(default=dict)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -204,4 +245,25 @@ class Alert(Base):
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     subscription: Mapped[Subscription] = relationship()
+    document: Mapped[Document] = relationship()
+    publication: Mapped[Publication | None] = relationship()
+    matches: Mapped[list[AlertDocument]] = relationship(
+        back_populates="alert", order_by="AlertDocument.id", cascade="all, delete-orphan"
+    )
+
+
+class AlertDocument(Base):
+    """One matching document of an alert's publication, with why it matched. A document that
+    joins a publication after its alert went out is recorded here and sends nothing."""
+
+    __tablename__ = "alert_document"
+    __table_args__ = (UniqueConstraint("alert_id", "document_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alert.id", ondelete="CASCADE"), index=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("document.id"), index=True)
+    explanation: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    alert: Mapped[Alert] = relationship(back_populates="matches")
     document: Mapped[Document] = relationship()

@@ -9,7 +9,14 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from worker.storage.models import Alert, Base, Document, SourceState, Subscription
+from worker.storage.models import (
+    Alert,
+    AlertDocument,
+    Base,
+    Document,
+    SourceState,
+    Subscription,
+)
 
 
 class NotFound(LookupError):
@@ -31,14 +38,16 @@ def upsert(
 
 def insert_missing(
     session: Session, model: type[Base], row: dict[str, Any], conflict: tuple[str, ...]
-) -> None:
-    """Insert ``row`` unless a row with the same ``conflict`` key exists (race-free)."""
+) -> bool:
+    """Insert ``row`` unless a row with the same ``conflict`` key exists (race-free). True
+    when this call inserted it."""
     if session.get_bind().dialect.name == "postgresql":
         pg = pg_insert(model).values(**row)
-        session.execute(pg.on_conflict_do_nothing(index_elements=list(conflict)))
+        result = session.execute(pg.on_conflict_do_nothing(index_elements=list(conflict)))
     else:
         lite = sqlite_insert(model).values(**row)
-        session.execute(lite.on_conflict_do_nothing(index_elements=list(conflict)))
+        result = session.execute(lite.on_conflict_do_nothing(index_elements=list(conflict)))
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 def document_summary(d: Document) -> dict[str, Any]:
@@ -60,6 +69,7 @@ def document_summary(d: Document) -> dict[str, Any]:
         "version": d.version,
         "previous_id": d.previous_id,
         "series": d.series,
+        "publication_id": d.publication_id,
         "extract_status": d.extract_status,
         "extract_error": d.extract_error,
     }
@@ -109,8 +119,15 @@ def remove_subscription(session: Session, name: str) -> None:
     session.delete(subscription)
 
 
-def alerts_for_document(session: Session, document_id: int) -> list[Alert]:
-    return list(session.scalars(select(Alert).where(Alert.document_id == document_id)))
+def alerts_for_document(session: Session, document_id: int) -> list[AlertDocument]:
+    """Every alert the document is part of, with why it matched (one per subscription)."""
+    return list(
+        session.scalars(
+            select(AlertDocument)
+            .where(AlertDocument.document_id == document_id)
+            .order_by(AlertDocument.id)
+        )
+    )
 
 
 def list_alerts(session: Session, *, status: str | None = None, limit: int = 50) -> list[Alert]:
