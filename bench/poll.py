@@ -1,49 +1,49 @@
-"""An unchanged poll of the replica sites: conditional GET vs a naive full re-download.
+"""What an unchanged poll costs: this crawler vs revisiting everything vs the floor.
 
-Three polls of every source by the installed ``tipwatch poll`` (a subprocess, as a user runs
-it) against one loopback replica, counted on the replica's side (requests and body bytes):
+One replica of the sites, one archive, polled by the installed ``tipwatch poll`` (a
+subprocess, as a user runs it) with the default host delay, counted on the replica's side:
 
-1. the first poll (everything is new);
-2. an unchanged poll: ETag / Last-Modified validators, 304s, archived bodies reused;
-3. the same unchanged poll with conditional GET switched off on every site
-   (``replica.set_conditional(site, False)``): every body comes again and the worker falls
-   back to comparing hashes with the archive;
+1. a first poll fills the archive (not measured);
+2. **this crawler**: an unchanged poll (entry pages conditionally, robots.txt once per host,
+   archived items and files only when a sign of change or their revisit is due);
+3. **revisit every poll**: the same poll with every source's ``revisit.every_poll`` set, the
+   schedule before revisits went by evidence (every item and file asked again, conditionally);
+4. **the floor**: a plain client asking each entry URL once, conditionally, and robots.txt
+   once per host, paced like the crawler: no crawler can see a change for less.
 
-and, as a second baseline, a plain httpx GET of every URL the first poll fetched (what a
-scraper without an archive or validators downloads each time). Polls 2 and 3 must both
-find nothing new.
+Every unchanged poll must archive nothing new.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
+import yaml
 
-from tests.replica import SITES, Hit, Replica
+from tests.replica import Hit, Replica
 
 BIN = Path(sys.executable).parent
+HOST_DELAY = 1.0  # seconds: TIPWATCH_HOST_DELAY's default
 
 
-def _poll(env: dict[str, str], sources: Sequence[str]) -> dict:
+def _poll(env: dict[str, str], sources: Sequence[str]) -> tuple[dict, float]:
+    """A poll's report, and its wall time: the sources' own (the process's start-up, the
+    same for every schedule, left out)."""
     args = [str(BIN / "tipwatch"), "poll", "--json", "--no-notify"]
     for source in sources:
         args += ["--source", source]
-    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=1800)
     if done.returncode != 0:
         raise RuntimeError(f"tipwatch poll exited {done.returncode}: {done.stderr[-2000:]}")
-    return json.loads(done.stdout)
-
-
-def _totals(hits: Sequence[Hit], site: str | None = None) -> tuple[int, int]:
-    chosen = [h for h in hits if site is None or h.site == site]
-    return len(chosen), sum(h.bytes_sent for h in chosen)
+    report = json.loads(done.stdout)
+    return report, sum(s["seconds"] for s in report["sources"])
 
 
 def _new(report: dict) -> int:
@@ -54,72 +54,124 @@ def _size(n: int) -> str:
     return f"{n:,} B" if n < 10 * 1024 else f"{n / 1024:,.0f} KiB"
 
 
-def _ratio(baseline: int, measured: int) -> str:
-    return f"{baseline / measured:,.1f}×" if measured else "∞"
+def _every_poll(sources_file: Path, into: Path) -> Path:
+    """The same sources, each revisiting everything on every poll."""
+    config = yaml.safe_load(sources_file.read_text(encoding="utf-8"))
+    for source in config["sources"]:
+        source["revisit"] = {**source.get("revisit", {}), "every_poll": True}
+    into.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return into
+
+
+def _validators(entry_urls: list[str]) -> dict[str, dict[str, str]]:
+    """The floor's first pass: each entry URL's validators, as request headers."""
+    validators: dict[str, dict[str, str]] = {}
+    with httpx.Client(timeout=30) as client:
+        for url in entry_urls:
+            answer = client.get(url)
+            validators[url] = {
+                k: v
+                for k, v in (
+                    ("If-None-Match", answer.headers.get("etag")),
+                    ("If-Modified-Since", answer.headers.get("last-modified")),
+                )
+                if v
+            }
+    return validators
+
+
+def _paced_pass(
+    client: httpx.Client, urls: list[str], validators: dict[str, dict[str, str]], delay: float
+) -> float:
+    """The floor: robots.txt once per host, each entry URL conditionally, ``delay`` between
+    two requests to a host. Returns the wall time."""
+    started = time.perf_counter()
+    last: dict[str, float] = {}
+    hosts_done: set[str] = set()
+
+    def pace(host: str) -> None:
+        wait = last.get(host, -1e9) + delay - time.perf_counter()
+        if wait > 0:
+            time.sleep(wait)
+        last[host] = time.perf_counter()
+
+    for url in urls:
+        host = httpx.URL(url).netloc.decode()
+        if host not in hosts_done:
+            hosts_done.add(host)
+            pace(host)
+            client.get(httpx.URL(url).copy_with(path="/robots.txt", query=None))
+        pace(host)
+        client.get(url, headers=validators[url])
+    return time.perf_counter() - started
+
+
+def _counts(hits: Sequence[Hit]) -> tuple[int, int, int]:
+    """Requests, body bytes, and body bytes of PDFs."""
+    pdf = sum(h.bytes_sent for h in hits if h.path.split("?")[0].lower().endswith(".pdf"))
+    return len(hits), sum(h.bytes_sent for h in hits), pdf
 
 
 def run(smoke: bool = False) -> str:
-    from tests.conftest import make_env
+    from config.settings import DEFAULT_SOURCES, Settings
+    from tests.conftest import make_env, replica_base_urls
 
     sources = ["onu-vienne"] if smoke else []  # [] = every enabled source
+    delay = 0.0 if smoke else HOST_DELAY
     with (
         tempfile.TemporaryDirectory(prefix="bench-poll-") as tmp,
         Replica(Path(tmp) / "replica") as replica,
     ):
         env = make_env(Path(tmp) / "data", replica)
-        marks = [0]
-        first = _poll(env, sources)
-        marks.append(len(replica.hits))
+        first, _ = _poll(env, sources)
         assert _new(first) > 0, first
-        unchanged = _poll(env, sources)
-        marks.append(len(replica.hits))
-        for site in SITES:
-            replica.set_conditional(site, False)
-        unconditional = _poll(env, sources)
-        marks.append(len(replica.hits))
-        for site in SITES:
-            replica.set_conditional(site, True)
-        assert _new(unchanged) == 0, unchanged
-        assert _new(unconditional) == 0, unconditional  # the content hash says "unchanged"
-        assert all(s["status"] == "ok" for r in (first, unchanged) for s in r["sources"])
+        env["TIPWATCH_HOST_DELAY"] = str(delay)
 
-        hits = list(replica.hits)
-        fetched = [h for h in hits[: marks[1]] if h.method == "GET" and h.status == 200]
-        base = {site: url for site, url in replica.base_urls.items()}
+        runs: dict[str, tuple[tuple[int, int, int], float]] = {}
+        mark = len(replica.hits)
+        ours, wall = _poll(env, sources)
+        runs["this crawler"] = (_counts(replica.hits[mark:]), wall)
+        assert _new(ours) == 0, ours
+
+        every_file = _every_poll(DEFAULT_SOURCES, Path(tmp) / "every-poll.yaml")
+        every = dict(env, TIPWATCH_SOURCES=str(every_file))
+        mark = len(replica.hits)
+        everything, wall = _poll(every, sources)
+        runs["revisit every poll"] = (_counts(replica.hits[mark:]), wall)
+        assert _new(everything) == 0, everything
+
+        settings = Settings(base_urls=replica_base_urls(replica))
+        chosen = [
+            s for s in settings.source_list if s.enabled and (not sources or s.name in sources)
+        ]
+        entry_urls = list(dict.fromkeys(u for s in chosen for u in s.entry_urls))
+        validators = _validators(entry_urls)
+        mark = len(replica.hits)
         with httpx.Client(timeout=30) as client:
-            for hit in fetched:
-                client.get(base[hit.site] + hit.path).raise_for_status()
-        marks.append(len(replica.hits))
-        hits = list(replica.hits)
-        runs = [hits[a:b] for a, b in itertools.pairwise(marks)]
-        statuses_304 = sum(1 for h in runs[1] if h.status == 304)
+            wall = _paced_pass(client, entry_urls, validators, delay)
+        runs["floor: entry URLs only"] = (_counts(replica.hits[mark:]), wall)
 
-    sites = sorted({h.site for h in hits})
+    (floor_requests, _, _), floor_wall = runs["floor: entry URLs only"]
+    hosts = len({httpx.URL(u).netloc for u in entry_urls})
     lines = [
-        f"Sources polled: {', '.join(sources) or 'all enabled'}; "
+        f"Sources: {', '.join(sources) or 'all enabled'} ({len(entry_urls)} entry URLs on "
+        f"{hosts} hosts); "
         f"{sum(len(s['document_ids']) for s in first['sources'])} documents archived by the "
-        f"first poll. Unchanged poll: {statuses_304} answers were 304 Not Modified, "
-        f"{_new(unchanged)} new documents; no-conditional poll: {_new(unconditional)} new "
-        "(hash comparison with the archive).",
+        f"first poll; host delay {delay:g} s. Each unchanged poll archived nothing new.",
         "",
-        "| site | first poll req / bytes | unchanged poll req / bytes | no-conditional poll "
-        "req / bytes | plain GET of first poll's URLs req / bytes | bytes saved vs no-conditional "
-        "| bytes saved vs plain GET |",
+        "| unchanged poll | requests | bytes | PDF bytes | wall time | requests vs floor "
+        "| wall time vs floor |",
         "|---|---|---|---|---|---|---|",
     ]
-    for site in [*sites, None]:
-        row = [_totals(r, site) for r in runs]
-        cells = [f"{n:,} / {_size(b)}" for n, b in row]
+    for name, ((requests, size, pdf), wall) in runs.items():
         lines.append(
-            f"| {site or '**total**'} | "
-            + " | ".join(cells)
-            + f" | {_ratio(row[2][1], row[1][1])} "
-            f"| {_ratio(row[3][1], row[1][1])} |"
+            f"| {name} | {requests:,} | {_size(size)} | {_size(pdf)} | {wall:.1f} s "
+            f"| {requests / floor_requests:.2f}× | {wall / floor_wall:.2f}× |"
         )
     lines += [
         "",
-        "Counted by the replica server (requests of any status, body bytes sent; robots.txt "
-        "included). 'bytes saved' = baseline bytes / unchanged-poll bytes. The unchanged poll "
-        "is asserted to archive nothing new.",
+        "Counted by the replica server (requests of any status, robots.txt included; body "
+        "bytes sent). The floor's requests are its second, conditional pass. Wall time: the "
+        "polls' own (`seconds` in `tipwatch poll --json`), without the process's start-up.",
     ]
     return "\n".join(lines)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -103,6 +104,29 @@ class SeriesConfig(BaseModel):
         return re.search(self.pattern, text, re.IGNORECASE) is not None
 
 
+class RevisitConfig(BaseModel):
+    """When an archived item page or file is looked at again without a sign it changed (its
+    entry in a feed or listing is the same): by its age, counted from its publication date or
+    its last change, whichever is later. ``every_poll: true`` revisits everything each poll
+    (the behaviour before revisits were scheduled)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    recent_days: float = Field(default=30, gt=0)  # younger than this: recent
+    recent_every_hours: float = Field(default=24, gt=0)
+    old_days: float = Field(default=365, gt=0)  # older than this: old
+    middle_every_days: float = Field(default=7, gt=0)  # between recent and old
+    old_every_days: float = Field(default=30, gt=0)
+    every_poll: bool = False
+
+    def interval(self, age: timedelta) -> timedelta:
+        if age < timedelta(days=self.recent_days):
+            return timedelta(hours=self.recent_every_hours)
+        if age < timedelta(days=self.old_days):
+            return timedelta(days=self.middle_every_days)
+        return timedelta(days=self.old_every_days)
+
+
 class SourceConfig(BaseModel):
     """One polled site section. Paths in ``feeds`` and ``listings`` are relative to ``base_url``."""
 
@@ -126,6 +150,7 @@ class SourceConfig(BaseModel):
     enabled: bool = True
     options: dict[str, Any] = {}
     series: list[SeriesConfig] = []
+    revisit: RevisitConfig = RevisitConfig()
 
     @field_validator("base_url")
     @classmethod

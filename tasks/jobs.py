@@ -19,9 +19,13 @@ from worker import runtime
 from worker.alerts.deliver import deliver_alert, pending_alert_ids
 from worker.alerts.digest import send_digests
 from worker.extract.job import extract_document, lease_seconds, pending_extractions
+from worker.fetch import RobotsCache
 from worker.ingest.poll import poll_source
 
 POLL_SOFT_LIMIT = 50 * 60
+# One per worker process: the sources on one host (UNODC's three) read its robots.txt once
+# per poll cycle, not once each.
+ROBOTS = RobotsCache()
 
 
 @contextmanager
@@ -97,6 +101,7 @@ def poll_source_task(self: Task, name: str) -> dict[str, Any]:
             settings,
             settings.source(name),
             defer_extraction=lambda document_id: extract_document_task.delay(document_id),
+            robots=ROBOTS,
         )
     queue_deliveries(engine, settings, source=name)
     return report.as_dict()

@@ -108,6 +108,40 @@ def smtp(smtp_server: SmtpServer) -> SmtpServer:
     return smtp_server
 
 
+# -- one page on loopback ---------------------------------------------------------------------
+
+
+@contextmanager
+def page_server(body: bytes, path: str = "/list", etag: str | None = None) -> Iterator[str]:
+    """Serve one HTML page at ``path`` on loopback (404 elsewhere); with ``etag``, answer a
+    matching If-None-Match with 304. Yields the server's base URL."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path == path and etag and self.headers.get("If-None-Match") == etag:
+                self.send_response(304)
+                self.end_headers()
+                return
+            self.send_response(200 if self.path == path else 404)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            if etag:
+                self.send_header("ETag", etag)
+            self.end_headers()
+            self.wfile.write(body if self.path == path else b"")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 # -- the replica sites ------------------------------------------------------------------------
 
 

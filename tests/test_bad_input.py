@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import Replica, Tipwatch, make_env
+from tests.conftest import Replica, Tipwatch, make_env, page_server
 
 PDF_LINKS = [
     "/_fault/html-as-pdf.pdf",
@@ -32,20 +30,8 @@ def listing(replica_session: Replica) -> str:
         "</ul></main></body></html>"
     ).encode()
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200 if self.path == "/list" else 404)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.end_headers()
-            self.wfile.write(body if self.path == "/list" else b"")
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with page_server(body) as url:
+        yield url
 
 
 def test_bad_documents_are_reported_and_good_ones_archived(

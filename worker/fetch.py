@@ -50,6 +50,8 @@ MAX_BACKOFF = 30.0  # seconds, exponential backoff between retries
 MAX_RETRY_AFTER = 60.0  # seconds, the longest Retry-After honoured
 MAX_CRAWL_DELAY = 60.0  # seconds, the longest robots.txt Crawl-delay honoured
 MAX_ROBOTS_BYTES = 512 * 1024  # a larger robots.txt is ignored (Google reads 500 KiB)
+ROBOTS_TTL = 15 * 60.0  # seconds a host's robots.txt serves without Cache-Control max-age
+MAX_ROBOTS_TTL = 24 * 3600.0  # RFC 9309: a cached robots.txt serves 24 hours at most
 SPOOL_PREFIX = "fetch-"
 
 
@@ -65,6 +67,7 @@ class FetchError(Exception):
         retryable: bool = False,
         retry_after: float | None = None,
         timed_out: bool = False,
+        result: FetchResult | None = None,
     ) -> None:
         super().__init__(f"{url}: {reason}")
         self.url = url
@@ -73,6 +76,7 @@ class FetchError(Exception):
         self.retryable = retryable  # a transient failure: timeouts, resets, 429 and 5xx
         self.retry_after = retry_after
         self.timed_out = timed_out  # the host was too slow: a read timeout or the deadline
+        self.result = result  # the answer, when its body was fetched and then refused
 
 
 @dataclass
@@ -183,6 +187,40 @@ class HostPacer:
             time.sleep(start - now)
 
 
+class RobotsCache:
+    """Each host's robots.txt rules, shared by every source polled in one process: sources on
+    one host (UNODC's three) read it once per poll cycle, or once per ``max-age`` when the
+    host says how long it stays valid (24 hours at most)."""
+
+    def __init__(self, ttl: float = ROBOTS_TTL) -> None:
+        self.ttl = ttl
+        self._rules: dict[str, tuple[float, Protego | None]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, host: str) -> tuple[bool, Protego | None]:
+        """(known, rules): rules None when the host has none (or an unreadable file)."""
+        with self._lock:
+            entry = self._rules.get(host)
+        if entry is None or entry[0] <= time.monotonic():
+            return False, None
+        return True, entry[1]
+
+    def put(self, host: str, rules: Protego | None, max_age: float | None = None) -> None:
+        ttl = self.ttl if max_age is None else min(max_age, MAX_ROBOTS_TTL)
+        with self._lock:
+            self._rules[host] = (time.monotonic() + ttl, rules)
+
+
+def max_age(cache_control: str | None) -> float | None:
+    """The ``max-age`` of a Cache-Control header, in seconds; None without one. The cache
+    never holds robots.txt for less than one poll cycle, whatever the header says."""
+    for directive in (cache_control or "").lower().split(","):
+        name, _, value = directive.strip().partition("=")
+        if name == "max-age" and value.strip().strip('"').isdigit():
+            return max(float(value.strip().strip('"')), ROBOTS_TTL)
+    return None
+
+
 class Deadline:
     """A wall-clock limit on one whole HTTP exchange, enforced from a timer thread.
 
@@ -232,6 +270,7 @@ class Fetcher:
         retries: int = 2,
         spool_dir: Path | None = None,
         on_request: Callable[[FetchRecord], None] | None = None,
+        robots: RobotsCache | None = None,
     ) -> None:
         self.allowed_netlocs = allowed_netlocs
         self.user_agent = user_agent
@@ -243,7 +282,7 @@ class Fetcher:
         self.retries = retries
         self.spool_dir = spool_dir
         self.on_request = on_request
-        self._robots: dict[str, Protego | None] = {}
+        self.robots = robots or RobotsCache()
         self._crawl_delay: dict[str, float] = {}  # host -> robots.txt Crawl-delay
         self.client = httpx.Client(
             headers={"User-Agent": user_agent},
@@ -308,35 +347,45 @@ class Fetcher:
 
     def _check_robots(self, url: str) -> None:
         host = netloc(url)
-        if host not in self._robots:
-            rules = self._robots[host] = self._load_robots(url)
-            if rules is not None:
-                crawl_delay = rules.crawl_delay(self.user_agent)
-                if crawl_delay:
-                    self._crawl_delay[host] = min(float(crawl_delay), MAX_CRAWL_DELAY)
-        rules = self._robots[host]
+        known, rules = self.robots.get(host)
+        if not known:
+            rules, ttl = self._load_robots(url)
+            self.robots.put(host, rules, ttl)
+        if rules is not None and host not in self._crawl_delay:
+            crawl_delay = rules.crawl_delay(self.user_agent)
+            self._crawl_delay[host] = min(float(crawl_delay or 0), MAX_CRAWL_DELAY)
         if rules is not None and not rules.can_fetch(url, self.user_agent):
             raise FetchError(url, "disallowed by robots.txt")
 
-    def _load_robots(self, url: str) -> Protego | None:
-        """The host's rules; none when robots.txt is missing, unreadable or oversized (read as
-        a stream under a cap, within the request's deadline)."""
+    def _load_robots(self, url: str) -> tuple[Protego | None, float | None]:
+        """The host's rules, and for how long they hold (its Cache-Control max-age); none when
+        robots.txt is missing, unreadable or oversized (read as a stream under a cap, within
+        the request's deadline)."""
         robots_url = httpx.URL(url).copy_with(path="/robots.txt", query=None, fragment=None)
         body = bytearray()
+        started = time.monotonic()
+        status: int | None = None
         try:
             self._pace(url)
             with self.client.stream("GET", robots_url, extensions=self._extensions()) as response:
-                if response.status_code >= 400:
-                    return None
+                status = response.status_code
+                ttl = max_age(response.headers.get("cache-control"))
+                if status >= 400:
+                    self._record(str(robots_url), status, 0, started)
+                    return None, ttl
                 for chunk in response.iter_bytes(CHUNK):
                     body += chunk
                     if len(body) > MAX_ROBOTS_BYTES:
-                        return None
-        except httpx.HTTPError:
+                        self._record(str(robots_url), status, len(body), started)
+                        return None, ttl
+        except httpx.HTTPError as exc:
+            self._record(str(robots_url), status, len(body), started, error=str(exc))
             if self._deadline is not None and self._deadline.expired:
                 raise self._deadline_error(url) from None
-            return None  # unreachable robots.txt: the page fetch itself will report the error
-        return Protego.parse(body.decode("utf-8", errors="replace"))
+            # unreachable robots.txt: the page fetch itself will report the error
+            return None, None
+        self._record(str(robots_url), status, len(body), started)
+        return Protego.parse(body.decode("utf-8", errors="replace")), ttl
 
     # -- the deadline ---------------------------------------------------------------------
 

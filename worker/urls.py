@@ -9,7 +9,9 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 # the file served is the same whatever the query says.
 _SPIP_DOC_QUERY = re.compile(r"^\d+(/[0-9a-f]{40})?$", re.IGNORECASE)
 _TRACKING_PARAMS = re.compile(r"^(utm_[a-z]+|ref|fbclid|gclid|mc_[a-z]+|xtor)$", re.IGNORECASE)
-# SPIP pagination and language switches change the page, so they are kept.
+# SPIP pagination and language switches change the page, so they are kept, except a first page
+# asked for by name (?debut_articles=0 is the bare listing).
+_DEFAULT_PAGE = re.compile(r"^debut_\w+$", re.IGNORECASE)
 
 
 def canonical_url(url: str) -> str:
@@ -30,7 +32,7 @@ def canonical_url(url: str) -> str:
         kept = [
             (k, v)
             for k, v in parse_qsl(query, keep_blank_values=True)
-            if not _TRACKING_PARAMS.match(k)
+            if not _TRACKING_PARAMS.match(k) and not (_DEFAULT_PAGE.match(k) and v in ("", "0"))
         ]
         query = urlencode(sorted(kept))
     return urlunsplit((scheme, netloc, path, query, ""))

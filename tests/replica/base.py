@@ -119,6 +119,7 @@ class Site:
         if name == "html-as-pdf.pdf":
             resp = html_page("Not a PDF", "<h1>Session expired</h1><p>Please log in.</p>")
             resp.content_type = "application/pdf"
+            resp.etag = '"session-expired"'  # a static error page, as servers send them
             return resp
         if name == "big.pdf":
             return self._big_pdf(float(params.get("mb", "5")))

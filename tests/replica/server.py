@@ -261,6 +261,14 @@ class Replica:
                     art.mtime = self._tick()
             return self.issue(number)
 
+    def retitle_article(self, site: str, article_id: int, title: str) -> dict[str, Any]:
+        """Change an article's title (its listings and feed entries change; its URL stays)."""
+        with self.lock:
+            art = next(a for a in self._spip(site).content.articles if a.id == article_id)
+            art.title = title
+            art.mtime = self._tick()
+            return self._article_info(site, art)
+
     def replace_pdf(self, site: str, path: str, new_bytes: bytes) -> dict[str, Any]:
         """Change a served file in place: new ETag, Last-Modified and, on SPIP sites, a new
         ``?id/hash`` in every link to it. ``path`` may carry a query string (ignored)."""

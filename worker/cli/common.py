@@ -100,6 +100,15 @@ def engine(settings: Settings) -> Any:
         raise config_exit(error) from exc
 
 
+def human_bytes(size: int) -> str:
+    """1,234 B / 56 KiB / 7.8 MiB: a size at a glance."""
+    if size < 10 * 1024:
+        return f"{size:,} B"
+    if size < 10 * 1024 * 1024:
+        return f"{size / 1024:,.0f} KiB"
+    return f"{size / 1024 / 1024:,.1f} MiB"
+
+
 def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 

@@ -16,6 +16,7 @@ from worker.cli.common import (
     engine,
     err,
     fail,
+    human_bytes,
     line,
     load_settings,
     print_json,
@@ -37,6 +38,7 @@ def poll(
     from worker.alerts.deliver import deliver_pending
     from worker.alerts.digest import send_digests
     from worker.extract.job import extract_pending
+    from worker.fetch import RobotsCache
     from worker.ingest.poll import poll_source
     from worker.ratelimit import make_pacer
 
@@ -54,6 +56,7 @@ def poll(
     # poll per source (a Celery poll reports it as the source's error instead).
     (settings.resolved_archive_dir / ".spool").mkdir(parents=True, exist_ok=True)
     pacer = make_pacer(settings)  # shared: sources on one host share its budget
+    robots = RobotsCache()  # and its robots.txt, read once
     reports = []
     with Progress(
         SpinnerColumn(),
@@ -73,7 +76,7 @@ def poll(
             def progress(event: str, url: str, task: Any = task) -> None:
                 bar.update(task, advance=1, url=url[-60:])
 
-            reports.append(poll_source(db, settings, src, progress, pacer))
+            reports.append(poll_source(db, settings, src, progress, pacer, robots=robots))
             bar.remove_task(task)
             bar.advance(overall)
     leftovers = extract_pending(db, settings)  # PDFs a Celery worker archived but never read
@@ -90,7 +93,20 @@ def poll(
         )
         return
     table = Table(title="Poll results")
-    columns = ("source", "status", "new", "changed", "unchanged", "failed", "skipped", "alerts")
+    columns = (
+        "source",
+        "status",
+        "new",
+        "changed",
+        "unchanged",
+        "not due",
+        "failed",
+        "skipped",
+        "alerts",
+        "requests",
+        "304",
+        "bytes",
+    )
     for column in columns:
         table.add_column(column, justify="right" if column not in ("source", "status") else "left")
     for r in reports:
@@ -100,9 +116,13 @@ def poll(
             str(r.new),
             str(r.changed),
             str(r.unchanged),
+            str(r.not_due),
             str(r.failed),
             str(r.skipped),
             str(r.alerts),
+            str(r.requests),
+            str(r.not_modified),
+            human_bytes(r.bytes_received),
         )
     console.print(table)
     for r in reports:
@@ -167,11 +187,19 @@ def sources(as_json: JsonOpt = False) -> None:
         print_json(rows)
         return
     table = Table(title="Sources")
-    for column in ("name", "kind", "every", "documents", "last poll", "status", "last error"):
+    columns = ("name", "kind", "every", "documents", "last poll", "status")
+    for column in (*columns, "requests / 304 / bytes", "not due", "last error"):
         table.add_column(column)
     for row in rows:
         status = row["last_status"] or "never polled"
         error = (row["last_error"] or "").splitlines()
+        counts = row["last_counts"] or {}
+        traffic = (
+            f"{counts['requests']} / {counts['not_modified']} / "
+            f"{human_bytes(counts['bytes_received'])}"
+            if "requests" in counts
+            else ""
+        )
         table.add_row(
             row["name"],
             row["kind"],
@@ -179,6 +207,8 @@ def sources(as_json: JsonOpt = False) -> None:
             str(row["documents"]),
             (row["last_poll"] or "-")[:19],
             styled(status),
+            traffic,
+            str(counts.get("not_due", "")),
             (error[0][:80] + (f" (+{len(error) - 1})" if len(error) > 1 else "")) if error else "",
         )
     console.print(table)

@@ -10,6 +10,7 @@ caused it and the cycle goes on: one bad page or PDF never hides the others.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
 from collections import Counter
@@ -27,7 +28,16 @@ from worker.dates import issue_number
 from worker.discover import Link, Page, SourceKind, kind_for
 from worker.extract.formats import sniff_kind
 from worker.extract.job import extract_document
-from worker.fetch import Fetcher, FetchError, FetchRecord, FetchResult, HostPacer, clean_spool
+from worker.fetch import (
+    Fetcher,
+    FetchError,
+    FetchRecord,
+    FetchResult,
+    HostPacer,
+    RobotsCache,
+    charset_of,
+    clean_spool,
+)
 from worker.ingest.archiver import Archived, Archiver, Found
 from worker.ingest.http_cache import HttpCache
 from worker.ratelimit import make_pacer
@@ -65,6 +75,11 @@ class SourceReport:
     skipped: int = 0  # URLs left for the next poll: a budget or the deadline ran out
     warnings: list[str] = field(default_factory=list)
     baseline: bool = False  # the source's first poll: what it archives alerts nobody
+    requests: int = 0  # HTTP requests made (robots.txt, redirects and retries included)
+    bytes_received: int = 0
+    not_modified: int = 0  # answered 304
+    not_due: int = 0  # archived items and files left alone: no sign of change, not due
+    seconds: float = 0.0  # wall time of the poll
 
     @property
     def status(self) -> str:
@@ -97,6 +112,11 @@ class SourceReport:
             "skipped": self.skipped,
             "warnings": self.warnings,
             "baseline": self.baseline,
+            "requests": self.requests,
+            "bytes_received": self.bytes_received,
+            "not_modified": self.not_modified,
+            "not_due": self.not_due,
+            "seconds": round(self.seconds, 3),
         }
 
 
@@ -107,6 +127,7 @@ class _Target:
     found_on: str | None
     item_title: str | None = None  # the title of the item (article, feed entry) linking it
     parent_id: int | None = None  # that item's document, when it is new or changed this poll
+    entry_sha256: str | None = None  # what the feeds and listings say of an item
 
 
 def _offer(documents: dict[str, _Target], key: str, candidate: _Target) -> None:
@@ -136,6 +157,7 @@ class SourcePoll:
         progress: Progress | None = None,
         pacer: HostPacer | None = None,
         defer_extraction: DeferExtraction | None = None,
+        robots: RobotsCache | None = None,
     ) -> None:
         self.engine = engine
         self.defer_extraction = defer_extraction
@@ -156,14 +178,16 @@ class SourcePoll:
             pacer=pacer or make_pacer(settings, default_url=settings.broker_url),
             spool_dir=spool,
             on_request=self.records.append,
+            robots=robots,
         )
-        self.http = HttpCache(engine, blobs, self.fetcher, settings.max_page_bytes)
+        self.http = HttpCache(engine, blobs, self.fetcher, settings.max_page_bytes, source.revisit)
         self.archiver = Archiver(engine, blobs, settings, source.name, source.language)
         self.ends_at = time.monotonic() + settings.poll_deadline
 
     # -- the cycle --------------------------------------------------------------------------
 
     def run(self) -> SourceReport:
+        clock = time.monotonic()
         started = datetime.now(UTC)
         self._save_state(started=started)
         self.report.baseline = self.settings.quiet_first_poll and self._before_baseline()
@@ -184,6 +208,7 @@ class SourcePoll:
         finally:
             self.fetcher.close()
         self._flush_log()
+        self.report.seconds = time.monotonic() - clock
         self._save_state(finished=datetime.now(UTC))
         return self.report
 
@@ -278,13 +303,18 @@ class SourcePoll:
         for entry_url in self.source.entry_urls:
             pages = [entry_url]
             seen_pages: set[str] = set()
+            unchanged = False  # the entry page answered 304: its next pages are as archived
             while pages and len(seen_pages) < self.source.max_pages * len(self.source.entry_urls):
                 url = pages.pop(0)
                 if canonical_url(url) in seen_pages:
                     continue
                 seen_pages.add(canonical_url(url))
                 try:
-                    page = self._get_page(url)
+                    if url != entry_url and unchanged and (stored := self._stored_page(url)):
+                        page = stored
+                    else:
+                        page, not_modified = self._get_page(url)
+                        unchanged = unchanged or (url == entry_url and not_modified)
                     links = self.kind.parse_entry(page)
                     if not links:
                         self._nothing_found(page)
@@ -310,6 +340,12 @@ class SourcePoll:
                         )
         if entry_errors and len(entry_errors) == len(self.source.entry_urls):
             raise SourceFailed("; ".join(entry_errors))
+        files: dict[str, list[str]] = {}  # item -> the file URLs its entry lists, as written
+        for target in documents.values():
+            if target.found_on:
+                files.setdefault(canonical_url(target.found_on), []).append(target.link.url)
+        for key, target in items.items():
+            target.entry_sha256 = entry_signature(target.link, files.get(key, []))
         return items, documents
 
     def _nothing_found(self, page: Page) -> None:
@@ -323,15 +359,26 @@ class SourcePoll:
             )
         self.report.warnings.append(f"{page.url}: no links found (has the site's layout changed?)")
 
+    def _due(self, target: _Target, found_on: str | None = None) -> bool:
+        """Whether to ask for an item or file this poll (see :meth:`HttpCache.not_due`)."""
+        reason = self.http.not_due(target.link.url, target.entry_sha256, found_on)
+        if reason is None:
+            return True
+        self.report.not_due += 1
+        log.debug("not fetching %s: %s", target.link.url, reason)
+        return False
+
     def _process_item(self, target: _Target, documents: dict[str, _Target]) -> None:
         url = target.link.url
         self.progress("item", url)
+        if not self._due(target):
+            return
         try:
             with self.http.get(url, archived=True, page=True) as result:
                 page = self._page_from(result, url)
                 parent_id = self._take(result, target)
         except FetchError as exc:
-            self.report.fail(url, exc.reason)
+            self._failed(url, exc)
             return
         except Exception as exc:  # a parser or extractor bug: record it, keep polling
             log.exception("item %s failed", url)
@@ -360,11 +407,13 @@ class SourcePoll:
     def _process_document(self, target: _Target) -> None:
         url = target.link.url
         self.progress("document", url)
+        if not self._due(target, found_on=target.found_on):
+            return
         try:
             with self.http.get(url, archived=True) as result:
                 self._take(result, target)
         except FetchError as exc:
-            self.report.fail(url, exc.reason)
+            self._failed(url, exc)
         except Exception as exc:
             log.exception("document %s failed", url)
             self.report.fail(url, f"{type(exc).__name__}: {exc}")
@@ -383,13 +432,26 @@ class SourcePoll:
             parent_id=target.parent_id,
         )
         if result.not_modified:
+            refused = self.http.refused(link.url)
+            if refused:  # the body refused last time, unchanged: still refused
+                raise FetchError(link.url, f"{refused} (unchanged since)", result=result)
             self.report.unchanged += 1
             self.archiver.add_alias(found)
-            self.http.remember(result)
+            self.http.remember(result, entry_sha256=target.entry_sha256)
             return None
-        archived = self.archiver.archive(result, found)
-        self.http.remember(result)  # before the hand-off: a folded PDF re-points them
+        try:
+            archived = self.archiver.archive(result, found)
+        except FetchError as exc:
+            exc.result = result  # refused bytes: their validators make the retry conditional
+            raise
+        # before the hand-off: a folded PDF re-points them
+        self.http.remember(result, entry_sha256=target.entry_sha256)
         return self._hand_off(archived, link.url)
+
+    def _failed(self, url: str, exc: FetchError) -> None:
+        """A URL failed: reported, and remembered so it is retried after a backoff."""
+        self.report.fail(url, exc.reason)
+        self.http.remember_failure(url, exc.reason, exc.result)
 
     def _hand_off(self, archived: Archived, url: str) -> int | None:
         """Run the extraction job on a new version: here, or for a PDF under Celery on the
@@ -431,24 +493,43 @@ class SourcePoll:
         log.debug("not following %s: host outside %s", url, sorted(self.source.allowed_netlocs))
         return False
 
-    def _get_page(self, url: str) -> Page:
-        """A listing or feed: the fresh body, or the archived one when the server says 304."""
+    def _get_page(self, url: str) -> tuple[Page, bool]:
+        """A listing or feed: the fresh body, or the archived one when the server says 304
+        (True)."""
         with self.http.get(url, page=True) as result:
             page = self._page_from(result, url)
             if not result.not_modified:
                 self.blobs.put_bytes(page.body)
             self.http.remember(result, hashlib.sha256(page.body).hexdigest())
-        return page
+        return page, result.not_modified
+
+    def _stored_page(self, url: str) -> Page | None:
+        """A listing's next page as last fetched, without a request: when its first page is
+        unchanged, so are the others (SPIP paginates newest first). None if never fetched."""
+        try:
+            sha, kind, content_type = self.http.archived(url)
+        except FetchError:
+            return None
+        if kind == "pdf":
+            return None
+        media_type = (content_type or "").split(";")[0].strip().lower()
+        return Page(url, self.blobs.read(sha), media_type, charset_of(content_type or ""))
 
     def _page_from(self, result: FetchResult, url: str) -> Page:
         """The body to parse for links, fresh or archived (after a 304). A PDF has no links and
         may be huge: it is not read. An HTML page over ``max_page_bytes`` (sent as a file
         type, so the fetcher's cap for pages did not apply) is refused unread: pages are
         parsed in memory, at many times their size."""
-        if result.not_modified:
-            sha, kind = self.http.archived(url)
+        if result.not_modified:  # the archived body, with the type it was served with
+            sha, kind, content_type = self.http.archived(url)
             body = b"" if kind == "pdf" else self.blobs.read(sha)
-            return Page(result.final_url, body, result.media_type, result.charset)
+            media_type = (content_type or "").split(";")[0].strip().lower()
+            return Page(
+                result.final_url,
+                body,
+                media_type or result.media_type,
+                charset_of(content_type or "") or result.charset,
+            )
         assert result.path is not None
         with open(result.path, "rb") as handle:
             head = handle.read(2048)
@@ -465,6 +546,10 @@ class SourcePoll:
     # -- bookkeeping --------------------------------------------------------------------------
 
     def _flush_log(self) -> None:
+        report = self.report
+        report.requests += len(self.records)
+        report.bytes_received += sum(r.bytes_received for r in self.records)
+        report.not_modified += sum(r.status_code == 304 for r in self.records)
         if not self.records:
             return
         with session_scope(self.engine) as session:
@@ -509,6 +594,10 @@ class SourcePoll:
                     "failed": report.failed,
                     "alerts": report.alerts,
                     "skipped": report.skipped,
+                    "requests": report.requests,
+                    "bytes_received": report.bytes_received,
+                    "not_modified": report.not_modified,
+                    "not_due": report.not_due,
                 },
             )
         with session_scope(self.engine) as session:
@@ -528,6 +617,19 @@ def poll_source(
     progress: Progress | None = None,
     pacer: HostPacer | None = None,
     defer_extraction: DeferExtraction | None = None,
+    robots: RobotsCache | None = None,
 ) -> SourceReport:
-    """Poll one source once; never raises for a network or content problem."""
-    return SourcePoll(engine, settings, source, progress, pacer, defer_extraction).run()
+    """Poll one source once; never raises for a network or content problem. Sources polled
+    together share ``pacer`` (a host's request spacing) and ``robots`` (its robots.txt)."""
+    return SourcePoll(engine, settings, source, progress, pacer, defer_extraction, robots).run()
+
+
+def entry_signature(link: Link, files: list[str]) -> str:
+    """What the feeds and listings say of an item: its title, date and files. When it changes,
+    the item is fetched whatever its revisit schedule."""
+    said = [
+        link.title or "",
+        link.published_at.isoformat() if link.published_at else "",
+        *sorted(files),
+    ]
+    return hashlib.sha256(json.dumps(said).encode()).hexdigest()

@@ -48,7 +48,8 @@ class SourceState(Base):
 
 
 class HttpResource(Base):
-    """Validators and last content hash per canonical URL, for conditional GET."""
+    """What the crawler knows of each URL it fetched (canonical; aliases and failures too):
+    validators and content hash for conditional GET, and when to look again."""
 
     __tablename__ = "http_resource"
 
@@ -58,6 +59,15 @@ class HttpResource(Base):
     content_sha256: Mapped[str | None] = mapped_column(String(64))
     last_status: Mapped[int | None] = mapped_column(Integer)
     last_fetched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    content_type: Mapped[str | None] = mapped_column(String(200))  # its charset after a 304
+    # What the feed or listing said of it (title, date, files): a change calls for a visit.
+    entry_sha256: Mapped[str | None] = mapped_column(String(64))
+    changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    next_visit_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Failures in a row, the last one, and when trying again is due (exponential backoff).
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(Text)
+    retry_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class FetchLog(Base):
