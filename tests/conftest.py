@@ -189,6 +189,33 @@ class Tipwatch:
     def json(self, *args: str) -> Any:
         return json.loads(self.run(*args, "--json").stdout)
 
+    def make_due(self, url: str, column: str = "next_visit_at") -> None:
+        """The hours pass for one URL: its revisit (``next_visit_at``) or its retry after a
+        failure (``retry_at``) is due now."""
+        from worker.urls import canonical_url
+
+        assert self._make_due(column, canonical_url(url)) == 1, url
+
+    def make_due_all(self) -> None:
+        """The weeks pass: every URL's revisit is due now."""
+        self._make_due("next_visit_at")
+
+    def _make_due(self, column: str, key: str | None = None) -> int:
+        import sqlalchemy as sa
+
+        assert column in ("next_visit_at", "retry_at"), column
+        where = " WHERE canonical_url = :u" if key else ""
+        engine = sa.create_engine(self.settings().resolved_database_url)
+        try:
+            with engine.begin() as conn:
+                done = conn.execute(
+                    sa.text(f"UPDATE http_resource SET {column} = :t{where}"),
+                    {"t": "2000-01-01 00:00:00.000000", "u": key},
+                )
+                return int(done.rowcount)
+        finally:
+            engine.dispose()
+
     def settings(self) -> Any:
         from config.settings import Settings
 

@@ -133,6 +133,7 @@ def test_show_lists_versions_and_same_issue(mini_site: MiniSite, polled: Tipwatc
     from tests.archive_site import newsletter
 
     mini_site.files[path] = ("application/pdf", newsletter(7, "en", " Corrected figures."))
+    polled.make_due(mini_site.base + path)  # replaced in place: found at its next revisit
     try:
         report = polled.json("poll", "--no-notify")["sources"][0]
     finally:

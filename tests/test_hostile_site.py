@@ -243,7 +243,10 @@ def test_refused_bodies_leave_nothing_on_disk_and_orphans_are_swept(tmp_path: Pa
     with HostileSite(routes) as site:
         tipwatch = site_tipwatch(tmp_path, site, ("fake", "/list"))
         spool = tmp_path / "data" / "archive" / ".spool"
-        for _ in range(2):
+        for poll_number in range(2):
+            if poll_number:  # both are retried once their backoff is over
+                for name in ("/fake0.pdf", "/fake1.pdf"):
+                    tipwatch.make_due(site.base + name, "retry_at")
             report = poll(tipwatch)["fake"]
             assert report["failed"] == 2
             assert "expected a PDF but the server sent an HTML page" in "".join(report["failures"])
@@ -297,7 +300,11 @@ def test_a_pdf_rerendered_on_every_request_is_one_version_and_one_alert(
     tmp_path: Path, rerendering_site: HostileSite
 ) -> None:
     tipwatch = rerendering_tipwatch(tmp_path, rerendering_site)
-    reports = [poll(tipwatch)["regen"] for _ in range(3)]
+    reports = []
+    for poll_number in range(3):
+        if poll_number:  # its revisit is due (else an unchanged listing leaves it alone)
+            tipwatch.make_due(rerendering_site.base + "/regen0.pdf")
+        reports.append(poll(tipwatch)["regen"])
     assert rerendering_site.hits["/regen0.pdf"] == 3  # new bytes each time
     assert [r["new"] for r in reports] == [1, 0, 0]
     assert [r["changed"] for r in reports] == [0, 0, 0]
@@ -329,7 +336,9 @@ def test_a_rerendered_pdf_extracted_on_the_queue_folds_into_its_version(
     engine = get_engine(settings.resolved_database_url)
     source = settings.source("regen")
     outcomes = []
-    for _ in range(3):
+    for poll_number in range(3):
+        if poll_number:  # its revisit is due
+            tipwatch.make_due(rerendering_site.base + "/regen0.pdf")
         queued: list[int] = []
         report = poll_source(engine, settings, source, defer_extraction=queued.append)
         assert report.status == "ok", report.failures

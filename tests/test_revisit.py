@@ -1,8 +1,8 @@
 """An unchanged poll costs almost nothing: entry pages conditionally, robots.txt once per host,
 and an archived page or file only when there is a sign it changed or its revisit is due.
 
-Time is not waited for: a test moves a URL's ``next_visit_at`` / ``retry_at`` into the past,
-as the hours passing would."""
+Time is not waited for: a test moves a URL's ``next_visit_at`` / ``retry_at`` into the past
+(``Tipwatch.make_due``), as the hours passing would."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from tests.conftest import Tipwatch, make_env, page_server
 from tests.replica import Hit, Replica
@@ -33,20 +32,6 @@ def conditional(hit: Hit) -> bool:
     """Asked with validators, and answered 304 without a body."""
     validators = {"if-none-match", "if-modified-since"} & set(hit.headers)
     return bool(validators) and hit.status == 304 and hit.bytes_sent == 0
-
-
-def move_to_past(tipwatch: Tipwatch, url: str, column: str) -> None:
-    """The hours pass for one URL: its revisit (or retry) is due now."""
-    engine = sa.create_engine(tipwatch.settings().resolved_database_url)
-    try:
-        with engine.begin() as conn:
-            done = conn.execute(
-                sa.text(f"UPDATE http_resource SET {column} = :t WHERE canonical_url = :u"),
-                {"t": dt.datetime(2000, 1, 1), "u": canonical_url(url)},
-            )
-            assert done.rowcount == 1, url
-    finally:
-        engine.dispose()
 
 
 @pytest.fixture
@@ -98,7 +83,7 @@ def test_old_article_waits_for_its_revisit_then_is_asked_conditionally(
     poll(onu, "onu-vienne")
     assert not [h for h in hits_since(replica, mark) if h.path == issue["en"]["path"]]
 
-    move_to_past(onu, article, "next_visit_at")
+    onu.make_due(article)
     mark = len(replica.hits)
     report = poll(onu, "onu-vienne")["onu-vienne"]
     (visit,) = [h for h in hits_since(replica, mark) if h.path == issue["en"]["path"]]
@@ -180,8 +165,8 @@ def test_alias_and_failed_urls_are_asked_conditionally(
 
     # Hours later: every file is due again; each is asked with its own validators.
     for url in (original, alias):
-        move_to_past(tipwatch, url, "next_visit_at")
-    move_to_past(tipwatch, refused, "retry_at")
+        tipwatch.make_due(url)
+    tipwatch.make_due(refused, "retry_at")
     mark = len(replica.hits)
     third = poll(tipwatch)["files"]
     asked = {h.path.split("?")[0]: h for h in hits_since(replica, mark)}

@@ -72,6 +72,13 @@ def test_unchanged_poll_transfers_no_document_bytes(fresh: Tipwatch, replica: Re
     replica.reset_hits()
     report = fresh.json("poll", "--source", "onu-vienne")["sources"][0]
     assert (report["new"], report["changed"], report["failed"]) == (0, 0, 0)
+    assert not [h for h in replica.hits if h.path.startswith("/IMG/pdf/")]  # none is due
+
+    # When their revisits are due, every PDF is asked conditionally: 304, no bytes.
+    fresh.make_due_all()
+    replica.reset_hits()
+    report = fresh.json("poll", "--source", "onu-vienne")["sources"][0]
+    assert (report["new"], report["changed"], report["failed"]) == (0, 0, 0)
     pdf_hits = [h for h in replica.hits if h.path.startswith("/IMG/pdf/")]
     assert pdf_hits and {h.status for h in pdf_hits} == {304}
     assert sum(h.bytes_sent for h in pdf_hits) == 0
@@ -79,6 +86,7 @@ def test_unchanged_poll_transfers_no_document_bytes(fresh: Tipwatch, replica: Re
 
     # Without validators the server resends everything; the content hash still says "unchanged".
     replica.set_conditional("onu-vienne", False)
+    fresh.make_due_all()
     replica.reset_hits()
     report = fresh.json("poll", "--source", "onu-vienne")["sources"][0]
     assert (report["new"], report["changed"], report["failed"]) == (0, 0, 0)

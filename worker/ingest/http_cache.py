@@ -11,9 +11,10 @@ a URL that failed waits out an exponential backoff, then is asked for conditiona
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -99,6 +100,18 @@ class HttpCache:
             if known.next_visit_at is None or now >= as_utc(known.next_visit_at):
                 return None
             return f"unchanged, next visit after {as_utc(known.next_visit_at):%Y-%m-%d %H:%M}"
+
+    def due_now(self, urls: Iterable[str]) -> None:
+        """Make these pages due at the next poll (files they link were left for it)."""
+        keys = sorted({canonical_url(u) for u in urls})
+        if not keys:
+            return
+        with session_scope(self.engine) as session:
+            session.execute(
+                update(HttpResource)
+                .where(HttpResource.canonical_url.in_(keys))
+                .values(next_visit_at=None)
+            )
 
     def get(self, url: str, *, archived: bool = False, page: bool = False) -> FetchResult:
         """GET with the stored validators. With ``archived``, only when an archived document

@@ -183,6 +183,9 @@ class SourcePoll:
         self.http = HttpCache(engine, blobs, self.fetcher, settings.max_page_bytes, source.revisit)
         self.archiver = Archiver(engine, blobs, settings, source.name, source.language)
         self.ends_at = time.monotonic() + settings.poll_deadline
+        # Pages whose files were left for the next poll (a budget, the deadline, a slow host):
+        # they stay due, so the next poll reaches the rest.
+        self.backlog: set[str] = set()
 
     # -- the cycle --------------------------------------------------------------------------
 
@@ -196,6 +199,7 @@ class SourcePoll:
             items, documents = self._discover()
             self._each("items", items.values(), lambda t: self._process_item(t, documents))
             self._each("documents", self._within_budget(documents), self._process_document)
+            self.http.due_now(self.backlog)
         except SourceFailed as exc:
             self.report.error = str(exc)
         except OperationalError:
@@ -232,6 +236,7 @@ class SourcePoll:
         slow: Counter[str] = Counter()
         for index, target in enumerate(pending):
             if time.monotonic() > self.ends_at:
+                self._left(pending[index:])
                 self.report.skip(
                     len(pending) - index,
                     f"poll deadline reached ({self.settings.poll_deadline:g} s,"
@@ -242,6 +247,7 @@ class SourcePoll:
             host = netloc(target.link.url)
             if self.http.timeouts[host] >= MAX_TIMEOUTS_IN_A_ROW:
                 slow[host] += 1
+                self._left([target])
                 continue
             process(target)
         for host, count in slow.items():
@@ -273,7 +279,11 @@ class SourcePoll:
                 f"{len(ordered)} documents found, at most {limit} fetched per poll"
                 f" (max_documents): {left} left for the next poll",
             )
+        self._left([documents[key] for key in ordered[limit:] if key not in known])
         return [documents[key] for key in ordered[:limit]]
+
+    def _left(self, targets: Iterable[_Target]) -> None:
+        self.backlog.update(t.found_on for t in targets if t.found_on)
 
     def _take_documents(self, url: str, links: list[Link]) -> list[Link]:
         """The links of one page, with at most ``max_documents_per_page`` documents."""
