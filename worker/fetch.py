@@ -93,7 +93,7 @@ class FetchResult:
 
     @property
     def media_type(self) -> str:
-        return self.headers.get("content-type", "").split(";")[0].strip().lower()
+        return media_type_of(self.headers.get("content-type", ""))
 
     @property
     def charset(self) -> str | None:
@@ -122,6 +122,11 @@ class FetchResult:
         """Whatever happens to the body (archived, refused, a crash), its spool file goes:
         whoever keeps the bytes moves the file away and clears ``path`` first."""
         self.discard()
+
+
+def media_type_of(content_type: str) -> str:
+    """The media type of a Content-Type header, lower-case, without parameters."""
+    return content_type.split(";")[0].strip().lower()
 
 
 def charset_of(content_type: str) -> str | None:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from config.settings import Settings
 from worker.dates import as_utc
-from worker.newsletter import all_series, series_of
+from worker.newsletter import all_series
 from worker.storage.models import Alert, Document, Publication, SourceState
 from worker.storage.repo import insert_missing
 
@@ -44,12 +44,9 @@ def in_baseline(session: Session, source: str, seen_at: Any, settings: Settings)
 
 
 def assign_publication(session: Session, document: Document, settings: Settings) -> Publication:
-    """Place a (flushed) document in its publication, creating it when it is the first, and
-    leave the provisional one it may have had if that is now empty."""
-    if document.series is None and document.issue_number is not None:
-        document.series = series_of(
-            settings, document.issue_number, f"{document.title or ''} {document.url}"
-        )
+    """Place a (flushed) document in its publication (by its series and issue number, else by
+    the page it came with), creating it when it is the first, and leave the provisional one it
+    may have had if that is now empty."""
     previous_id = document.publication_id
     publication = _target(session, document, settings)
     document.publication_id = publication.id

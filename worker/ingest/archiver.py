@@ -18,6 +18,7 @@ from worker.blobs import BlobStore
 from worker.extract.enrich import link_issue_number
 from worker.extract.formats import sniff_kind
 from worker.fetch import FetchError, FetchResult
+from worker.newsletter import series_of
 from worker.publications import assign_publication
 from worker.storage.db import session_scope
 from worker.storage.models import Document, DocumentLink
@@ -110,6 +111,7 @@ class Archiver:
             previous_id = previous.id if previous else None
             version = previous.version + 1 if previous else 1
         self.blobs.put_file(result.path, result.sha256)
+        number = link_issue_number(found.title, url)  # what the link says; the text may add
         result.path = None
         document = Document(
             content_sha256=result.sha256,
@@ -121,7 +123,8 @@ class Archiver:
             media_type=result.media_type or None,
             title=found.title,
             language=found.language or self.language,
-            issue_number=link_issue_number(found.title, url),
+            issue_number=number,
+            series=series_of(self.settings, number, f"{found.title or ''} {url}"),
             published_at=found.published_at,
             fetched_at=result.fetched_at,
             size_bytes=result.size,

@@ -37,6 +37,7 @@ from worker.fetch import (
     RobotsCache,
     charset_of,
     clean_spool,
+    media_type_of,
 )
 from worker.ingest.archiver import Archived, Archiver, Found
 from worker.ingest.http_cache import HttpCache
@@ -517,13 +518,23 @@ class SourcePoll:
         """A listing's next page as last fetched, without a request: when its first page is
         unchanged, so are the others (SPIP paginates newest first). None if never fetched."""
         try:
-            sha, kind, content_type = self.http.archived(url)
+            page = self._archived_page(url, url)
         except FetchError:
             return None
-        if kind == "pdf":
-            return None
-        media_type = (content_type or "").split(";")[0].strip().lower()
-        return Page(url, self.blobs.read(sha), media_type, charset_of(content_type or ""))
+        return page if page.body else None
+
+    def _archived_page(self, url: str, page_url: str, served: FetchResult | None = None) -> Page:
+        """The archived body that stands for ``url``, typed as it was served (else as
+        ``served`` says); a PDF's is not read (it has no links). Raises FetchError when
+        nothing is archived."""
+        sha, kind, content_type = self.http.archived(url)
+        body = b"" if kind == "pdf" else self.blobs.read(sha)
+        return Page(
+            page_url,
+            body,
+            media_type_of(content_type or "") or (served.media_type if served else ""),
+            charset_of(content_type or "") or (served.charset if served else None),
+        )
 
     def _page_from(self, result: FetchResult, url: str) -> Page:
         """The body to parse for links, fresh or archived (after a 304). A PDF has no links and
@@ -531,15 +542,7 @@ class SourcePoll:
         type, so the fetcher's cap for pages did not apply) is refused unread: pages are
         parsed in memory, at many times their size."""
         if result.not_modified:  # the archived body, with the type it was served with
-            sha, kind, content_type = self.http.archived(url)
-            body = b"" if kind == "pdf" else self.blobs.read(sha)
-            media_type = (content_type or "").split(";")[0].strip().lower()
-            return Page(
-                result.final_url,
-                body,
-                media_type or result.media_type,
-                charset_of(content_type or "") or result.charset,
-            )
+            return self._archived_page(url, result.final_url, result)
         assert result.path is not None
         with open(result.path, "rb") as handle:
             head = handle.read(2048)
