@@ -274,7 +274,17 @@ def artifacts() -> Path:
     return ARTIFACTS
 
 
-def redis_available(url: str = "redis://127.0.0.1:6379/0") -> bool:
+# The Redis server the tests use: 127.0.0.1:6379, or a private one (TIPWATCH_TEST_REDIS, e.g.
+# redis://127.0.0.1:6390) so that two checkouts can run their suites at once.
+TEST_REDIS = os.environ.get("TIPWATCH_TEST_REDIS", "redis://127.0.0.1:6379").rstrip("/")
+
+
+def redis_db_url(db: int) -> str:
+    """A numbered database of the tests' Redis server."""
+    return f"{TEST_REDIS}/{db}"
+
+
+def redis_available(url: str = redis_db_url(0)) -> bool:
     import redis
 
     try:
@@ -289,7 +299,7 @@ def which(name: str) -> str | None:
 
 # -- Celery -----------------------------------------------------------------------------------
 
-CELERY_REDIS_URL = "redis://127.0.0.1:6379/13"
+CELERY_REDIS_URL = redis_db_url(13)
 
 
 @contextmanager

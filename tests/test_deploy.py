@@ -32,6 +32,7 @@ from tests.conftest import (
     free_port,
     make_env,
     redis_available,
+    redis_db_url,
 )
 from tests.test_celery_e2e import (
     assert_dubrovnik_archived_once,
@@ -44,7 +45,7 @@ from tests.test_celery_e2e import (
 )
 from tests.test_storage import PG_ADMIN, _pg_available
 
-REDIS_URL = "redis://127.0.0.1:6379/11"
+REDIS_URL = redis_db_url(11)
 TASK_TIMEOUT = 240
 
 pytestmark = [

@@ -29,6 +29,7 @@ from tests.conftest import (
     free_port,
     make_env,
     redis_available,
+    redis_db_url,
 )
 
 # -- secrets at DEBUG -------------------------------------------------------------------------
@@ -294,7 +295,7 @@ def slow_site() -> Iterator[SlowSite]:
     site.close()
 
 
-LOCK_REDIS_URL = "redis://127.0.0.1:6379/10"
+LOCK_REDIS_URL = redis_db_url(10)
 
 
 def slow_tipwatch(site: SlowSite, tmp_path: Path, **extra: str) -> Tipwatch:

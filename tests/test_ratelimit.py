@@ -21,12 +21,12 @@ import pytest
 import redis
 
 from config.settings import Settings
-from tests.conftest import ROOT, Replica, flushed_redis, redis_available
+from tests.conftest import ROOT, Replica, flushed_redis, redis_available, redis_db_url
 from worker.fetch import Fetcher, HostPacer
 from worker.ratelimit import RedisHostPacer, make_pacer
 from worker.urls import netloc
 
-REDIS_URL = "redis://127.0.0.1:6379/12"
+REDIS_URL = redis_db_url(12)
 UNREACHABLE = "redis://127.0.0.1:1/0"
 DELAY = 0.3
 TOLERANCE = 0.05
@@ -228,7 +228,7 @@ def test_make_pacer_chooses_by_settings(tmp_path: Path) -> None:
     assert isinstance(shared, RedisHostPacer) and shared.redis_url == REDIS_URL
     assert shared.delay == 0.25
     # the Celery path passes the broker; an explicit setting still wins
-    broker = "redis://127.0.0.1:6379/13"
+    broker = redis_db_url(13)
     assert isinstance(make_pacer(settings(None), default_url=broker), RedisHostPacer)
     assert type(make_pacer(settings("memory://"), default_url=broker)) is HostPacer
     assert type(make_pacer(settings(None), default_url="amqp://guest@localhost//")) is HostPacer

@@ -9,9 +9,16 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from tests.conftest import SmtpServer, Tipwatch, flushed_redis, free_port, redis_available
+from tests.conftest import (
+    SmtpServer,
+    Tipwatch,
+    flushed_redis,
+    free_port,
+    redis_available,
+    redis_db_url,
+)
 
-STATUS_REDIS_URL = "redis://127.0.0.1:6379/11"
+STATUS_REDIS_URL = redis_db_url(11)
 
 pytestmark = pytest.mark.skipif(
     not redis_available(STATUS_REDIS_URL), reason=f"Redis does not answer at {STATUS_REDIS_URL}"
