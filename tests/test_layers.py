@@ -29,6 +29,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # Process wiring: the process-wide settings and engines, queue status, the beat lock.
     # Above the stages, so a stage gets its settings and sessions passed in.
     ("operations", ("worker.runtime", "worker.status", "worker.beatlock")),
+    # Services shared by the CLI, the web page and the chat bot: the rules live here once.
+    ("services", ("worker.subscriptions",)),
     ("ingest", ("worker.ingest", "worker.discover")),
     ("extract", ("worker.extract",)),
     ("alerts", ("worker.alerts",)),

@@ -42,6 +42,11 @@ _WRITTEN = (  # pattern, (day group, month group, year group)
 )
 
 
+def iso(value: datetime | None) -> str | None:
+    """A datetime as ISO 8601 text for JSON and tables (None stays None)."""
+    return value.isoformat() if value else None
+
+
 def as_utc(value: datetime) -> datetime:
     """A stored datetime as an aware UTC one (SQLite hands back naive values, kept in UTC)."""
     return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -62,15 +62,17 @@ def create_alerts(session: Session, document: Document, pages: list[str]) -> int
     recorded on it. Returns the number of new alerts.
 
     Nobody is alerted about a publication of a source's baseline (its first poll), nor about
-    one first seen before the subscription was made. Every active subscription goes through
-    one cached :class:`Matcher`, whose Aho-Corasick prefilter fully evaluates only those whose
-    required terms occur in the document."""
+    one first seen before the subscription was confirmed (made, unless an email address had
+    to confirm it). Every active subscription goes through one cached :class:`Matcher`, whose
+    Aho-Corasick prefilter fully evaluates only those whose required terms occur in the
+    document."""
     publication = document.publication
     if publication is None or publication.baseline:
         return 0
     subscriptions = session.scalars(
         select(Subscription).where(
-            Subscription.active.is_(True), Subscription.created_at <= publication.first_seen_at
+            Subscription.active.is_(True),
+            Subscription.confirmed_at <= publication.first_seen_at,  # unconfirmed: NULL
         )
     ).all()
     if not subscriptions:
@@ -125,10 +127,12 @@ def record_match(
 
 
 def archive_matches(
-    session: Session, subscription: Subscription
+    session: Session, subscription: Subscription | SubscriptionSpec
 ) -> Iterator[tuple[Document, Explanation]]:
-    """Every archived document the subscription matches (newest first), whatever its date."""
-    one = Matcher.build([spec_of(subscription)], load_thesaurus())
+    """Every archived document the subscription (stored, or only a spec to preview) matches,
+    newest first, whatever its date."""
+    spec = spec_of(subscription) if isinstance(subscription, Subscription) else subscription
+    one = Matcher.build([spec], load_thesaurus())
     documents = session.scalars(
         select(Document)
         .options(selectinload(Document.pages))

@@ -43,7 +43,9 @@ def send_digests(engine: Engine, settings: Settings, now: datetime | None = None
     with session_scope(engine) as session:
         subscriptions = session.scalars(
             select(Subscription).where(
-                Subscription.active.is_(True), Subscription.delivery.in_(("daily", "weekly"))
+                Subscription.active.is_(True),
+                Subscription.confirmed_at.is_not(None),
+                Subscription.delivery.in_(("daily", "weekly")),
             )
         ).all()
         due = []

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from datetime import datetime
 from typing import Annotated, Any
 
 import typer
@@ -14,6 +13,7 @@ from rich.text import Text
 
 from config.settings import ConfigError, Settings
 from worker import runtime
+from worker.dates import iso  # noqa: F401  (re-exported for the commands)
 from worker.logs import configure_logging
 
 
@@ -107,10 +107,6 @@ def human_bytes(size: int) -> str:
     if size < 10 * 1024 * 1024:
         return f"{size / 1024:,.0f} KiB"
     return f"{size / 1024 / 1024:,.1f} MiB"
-
-
-def iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
 
 
 STATUS_COLOURS = {

@@ -26,15 +26,6 @@ subscriptions_app = typer.Typer(
 app.add_typer(subscriptions_app, name="subscriptions")
 
 
-DELIVERY_MODES = ("immediate", "daily", "weekly")
-
-
-def _filters(sources: list[str], languages: list[str], kinds: list[str]) -> dict[str, list[str]]:
-    """Subscription.filters: only the non-empty lists, lower-cased."""
-    given = {"sources": sources, "languages": languages, "kinds": kinds}
-    return {k: [v.casefold() for v in vs] for k, vs in given.items() if vs}
-
-
 @app.command()
 def subscribe(
     name: str,
@@ -63,40 +54,28 @@ def subscribe(
     ] = "immediate",
 ) -> None:
     """Create a subscription: alert NOTIFY URLs about new documents matching QUERY."""
-    from worker.alerts.deliver import validate_notify_url
-    from worker.match import QueryError, parse_query
     from worker.redact import redact_url
     from worker.storage.db import session_scope
-    from worker.storage.repo import add_subscription
+    from worker.subscriptions import SubscriptionError, SubscriptionRequest, check, create
 
+    request = SubscriptionRequest(
+        query=query,
+        notify_urls=tuple(notify),
+        sources=tuple(source or ()),
+        languages=tuple(language or ()),
+        kinds=tuple(kind or ()),
+        thesaurus=thesaurus,
+        delivery=delivery,
+    )
     try:
-        parse_query(query)
-    except QueryError as exc:
-        raise fail(f"invalid query: {exc}", 2) from exc
-    for url in notify:
-        try:
-            validate_notify_url(url)
-        except ValueError as exc:
-            raise fail(str(exc), 2) from exc
-    if delivery not in DELIVERY_MODES:
-        raise fail(f"--delivery must be one of {', '.join(DELIVERY_MODES)}", 2)
-    kinds = [k.casefold() for k in kind or []]
-    if bad := [k for k in kinds if k not in ("pdf", "html")]:
-        raise fail(f"--kind must be pdf or html, not {bad[0]!r}", 2)
+        check(request)
+    except SubscriptionError as exc:
+        raise fail(exc.for_option(), 2) from exc
     settings = load_settings()
-    queued = 0
     try:
         with session_scope(engine(settings)) as session:
-            subscription = add_subscription(session, name, query, list(notify))
-            subscription.filters = _filters(source or [], language or [], kinds)
-            subscription.thesaurus = thesaurus
-            subscription.delivery = delivery
-            session.flush()
-            if backfill:
-                from worker.alerts.create import backfill as queue_backfill
-
-                queued = queue_backfill(session, subscription)
-    except ValueError as exc:
+            _, queued = create(session, name, request, backfill=backfill)
+    except SubscriptionError as exc:
         raise fail(str(exc)) from exc
     urls = ", ".join(redact_url(u) for u in notify)
     console.print(line("subscribed ", (name, "bold"), f": {query} → {urls}"))
@@ -109,25 +88,16 @@ def subscriptions(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """List subscriptions (secrets in notification URLs are masked)."""
     if ctx.invoked_subcommand is not None:
         return
-    from worker.redact import redact_url
+    from sqlalchemy import select
+
     from worker.storage.db import session_scope
-    from worker.storage.repo import list_subscriptions
+    from worker.storage.models import Subscription
+    from worker.subscriptions import describe
 
     settings = load_settings()
     with session_scope(engine(settings)) as session:
-        rows: list[dict[str, Any]] = [
-            {
-                "name": s.name,
-                "query": s.query,
-                "filters": s.filters or {},
-                "thesaurus": bool(s.thesaurus),
-                "delivery": s.delivery,
-                "active": s.active,
-                "notify": [redact_url(u) for u in s.notify_urls],
-                "created_at": iso(s.created_at),
-            }
-            for s in list_subscriptions(session)
-        ]
+        everyone = session.scalars(select(Subscription).order_by(Subscription.name))
+        rows: list[dict[str, Any]] = [describe(s) for s in everyone]
     if as_json:
         print_json(rows)
         return
@@ -154,16 +124,17 @@ def preview(
     as_json: JsonOpt = False,
 ) -> None:
     """Show what in the archive the subscription matches, and why, without alerting."""
-    from worker.alerts.create import archive_matches
+    from worker.alerts.create import spec_of
     from worker.storage.db import session_scope
     from worker.storage.repo import NotFound, get_subscription
+    from worker.subscriptions import preview as archive_preview
 
     settings = load_settings()
     rows: list[dict[str, Any]] = []
     try:
         with session_scope(engine(settings)) as session:
             subscription = get_subscription(session, name)
-            for document, explanation in archive_matches(session, subscription):
+            for document, explanation in archive_preview(session, spec_of(subscription), limit):
                 rows.append(
                     {
                         "document": document.id,
@@ -175,8 +146,6 @@ def preview(
                         "explanation": explanation,
                     }
                 )
-                if len(rows) >= limit:
-                    break
     except NotFound as exc:
         raise fail(str(exc)) from exc
     if as_json:
@@ -200,12 +169,13 @@ def preview(
 def unsubscribe(name: str) -> None:
     """Delete a subscription and its alerts."""
     from worker.storage.db import session_scope
-    from worker.storage.repo import NotFound, remove_subscription
+    from worker.storage.repo import NotFound, get_subscription
+    from worker.subscriptions import remove
 
     settings = load_settings()
     try:
         with session_scope(engine(settings)) as session:
-            remove_subscription(session, name)
+            remove(session, get_subscription(session, name))
     except NotFound as exc:
         raise fail(str(exc)) from exc
     console.print(line("unsubscribed ", (name, "bold")))

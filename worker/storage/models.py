@@ -209,9 +209,15 @@ class DocumentLink(Base):
 
 
 class Subscription(Base):
-    """A person's standing query and where to tell them about matches."""
+    """A person's standing query and where to tell them about matches.
+
+    ``channel`` says who made it: the operator (``tipwatch subscribe``), an email address on
+    the web page, or a Matrix room through the bot; ``owner`` is that address or room. Only a
+    confirmed (``confirmed_at``) and active subscription is matched and alerted: an email
+    address confirms through the link it was sent (double opt-in)."""
 
     __tablename__ = "subscription"
+    __table_args__ = (Index("ix_subscription_owner", "channel", "owner"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
@@ -223,6 +229,10 @@ class Subscription(Base):
     delivery: Mapped[str] = mapped_column(String(20), default="immediate")  # or daily / weekly
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # operator | email | matrix (no Python-side default: the column is newer than old rows)
+    channel: Mapped[str] = mapped_column(String(20), server_default="operator")
+    owner: Mapped[str | None] = mapped_column(String(320))  # the email address or room id
+    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Alert(Base):

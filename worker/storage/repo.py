@@ -91,32 +91,11 @@ def document_counts(session: Session) -> dict[str, int]:
     return {name: count for name, count in rows}
 
 
-def add_subscription(
-    session: Session, name: str, query: str, notify_urls: list[str]
-) -> Subscription:
-    if session.scalar(select(Subscription).where(Subscription.name == name)):
-        raise ValueError(f"a subscription named {name!r} already exists")
-    subscription = Subscription(name=name, query=query, notify_urls=notify_urls)
-    session.add(subscription)
-    session.flush()
-    return subscription
-
-
 def get_subscription(session: Session, name: str) -> Subscription:
     subscription = session.scalar(select(Subscription).where(Subscription.name == name))
     if subscription is None:
         raise NotFound(f"no subscription named {name!r}")
     return subscription
-
-
-def list_subscriptions(session: Session) -> list[Subscription]:
-    return list(session.scalars(select(Subscription).order_by(Subscription.name)))
-
-
-def remove_subscription(session: Session, name: str) -> None:
-    subscription = get_subscription(session, name)
-    session.query(Alert).filter(Alert.subscription_id == subscription.id).delete()
-    session.delete(subscription)
 
 
 def alerts_for_document(session: Session, document_id: int) -> list[AlertDocument]:
