@@ -61,6 +61,16 @@ def with_idempotency_key(url: str, key: str) -> str:
     return urlunsplit(parts._replace(query=query))
 
 
+def endpoints(subscription: Subscription, settings: Settings) -> list[str]:
+    """The apprise URLs a subscription's alerts and digests go to, in a fixed order (an
+    alert's ``deliveries`` are recorded by index into this list).
+
+    The operator's subscriptions name them (``--notify``). A self-service subscription's are
+    built here from its owner and the settings, so that no server credential is copied into
+    its row."""
+    return list(subscription.notify_urls)
+
+
 def send(url: str, message: Message, key: str | None = None) -> SendResult:
     """Send to one apprise URL: HTML by email (apprise adds the text part), the full text to
     webhooks, and the short form to chat services."""
@@ -197,7 +207,7 @@ def deliver_alert(engine: Engine, settings: Settings, alert_id: int) -> str:
     with session_scope(engine) as session:
         alert = session.get(Alert, alert_id)
         assert alert is not None
-        urls = list(alert.subscription.notify_urls)
+        urls = endpoints(alert.subscription, settings)
         done = dict(alert.deliveries or {})
         message = render(alert, settings)
     errors = []

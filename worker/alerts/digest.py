@@ -18,7 +18,14 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import selectinload
 
 from config.settings import Settings
-from worker.alerts.deliver import claim_alerts, failure, finish_alerts, record_delivery, send
+from worker.alerts.deliver import (
+    claim_alerts,
+    endpoints,
+    failure,
+    finish_alerts,
+    record_delivery,
+    send,
+)
 from worker.alerts.render import Message, render_digest
 from worker.dates import as_utc
 from worker.storage.db import session_scope
@@ -87,7 +94,7 @@ def _owed(
             )
         )
         owed = []
-        for index, url in enumerate(subscription.notify_urls):
+        for index, url in enumerate(endpoints(subscription, settings)):
             those = [a for a in alerts if str(index) not in (a.deliveries or {})]
             if those:
                 owed.append(
