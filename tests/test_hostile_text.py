@@ -125,7 +125,7 @@ def test_markup_in_site_and_user_text_is_printed_literally(
     assert TITLE in listed
     found = tipwatch.run("archive", "search", "[/b] trafficking").stdout
     assert "Search: [/b] trafficking (1 found)" in found and TITLE in found
-    assert "[/x] moved [red]victims[/«b»]" in found  # the snippet, its match marked
+    assert "[/«b»] Trafficking [red]report" in found  # the snippet, its match marked
     document = tipwatch.json("archive", "list")[0]
     assert document["title"] == TITLE
     shown = tipwatch.run("archive", "show", str(document["id"])).stdout
@@ -322,14 +322,19 @@ def test_web_refuses_out_of_range_numbers_and_nul_bytes(
         for path, extra in listings.items():
             for n in [*BIG, 0]:
                 refused(path, "issue", issue=str(n), **extra)
-            for n in BIG:
-                refused(path, "offset", offset=str(n), **extra)
+            for n in BIG:  # search pages with a cursor (`after`), the listings by offset
+                paging = "limit" if path == "/api/search" else "offset"
+                refused(path, paging, **{paging: str(n)}, **extra)
             for key in ("source", "language", "kind", "since", "until", "issue"):
                 refused(path, key, **{key: "e\x00n", **extra})
                 refused(path, key, **{key: "e" * 1001, **extra})
         for path in ("/api/search", "/"):
             refused(path, "NUL", q="traffic\x00king")
+            refused(path, "after", q="trafficking", after="c" * 501)
             refused(path, "q", q="trafficking" * 100)
+        refused("/api/search", "cursor", q="trafficking", after="bm90IGEgY3Vyc29y")
+        page = get("/", q="trafficking", after="bm90IGEgY3Vyc29y")  # said on the page
+        assert page.status_code == 200 and "not a cursor" in page.text, page.text[:300]
         for path in ("/api/alerts", "/alerts"):
             refused(path, "status", status="sent\x00")
         refused("/api/alerts", "limit", limit=str(2**63))

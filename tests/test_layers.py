@@ -38,6 +38,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "matching",
         (
             "worker.match",
+            "worker.search",
             "worker.query",
             "worker.thesaurus",
             "worker.prefilter",

@@ -18,16 +18,30 @@ from __future__ import annotations
 import hashlib
 import heapq
 import json
+import re
 from bisect import bisect_left, bisect_right
-from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import islice
 from typing import Any, Protocol
 
+from markupsafe import Markup, escape
+
 from worker.prefilter import Prefilter
 from worker.query import And, Field, Near, Node, Not, Or, QueryError, Term, parse_query
-from worker.text import LANGUAGES, fold, languages_for, nfc, query_stems, stem_table, word_spans
+from worker.text import (
+    LANGUAGES,
+    WORD,
+    fold,
+    languages_for,
+    nfc,
+    query_stems,
+    stem_table,
+    word_spans,
+)
+from worker.text import (
+    words as page_words,
+)
 
 __all__ = [
     "MAX_POSITIONS",
@@ -37,9 +51,12 @@ __all__ = [
     "QueryError",
     "SubscriptionSpec",
     "Work",
+    "compile_query",
     "evaluate",
     "explain",
+    "explain_document",
     "fold",
+    "marked_html",
     "parse_query",
     "passes_filters",
 ]
@@ -95,10 +112,14 @@ class IndexedText:
     languages: tuple[str, ...] = tuple(LANGUAGES)
     words: list[str] = field(default_factory=list)
     stems: list[tuple[str, ...]] = field(default_factory=list)  # one stem per language
-    spans: list[tuple[int, int, int]] = field(default_factory=list)  # (page, start, end)
-    by_stem: dict[str, list[int]] = field(default_factory=dict)
-    by_word: dict[str, list[int]] = field(default_factory=dict)
+    page_no: list[int] = field(default_factory=list)  # the page (from 1) of each word
+    page_start: list[int] = field(default_factory=list)  # the index of each page's first word
+    by_stem: Mapping[str, list[int]] = field(default_factory=dict)
+    by_word: Mapping[str, list[int]] = field(default_factory=dict)
     vocabulary: list[str] = field(default_factory=list)  # the distinct folded words, sorted
+    # Character offsets of each page's words, found when a snippet needs them: most pages of
+    # most documents are never quoted, and offsets cost more than the words themselves.
+    _offsets: dict[int, list[tuple[int, int]]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def build(cls, pages: list[str], language: str | None = None) -> IndexedText:
@@ -106,23 +127,64 @@ class IndexedText:
         languages = languages_for(language)
         pages = [nfc(p) for p in pages]  # the text the spans point into
         index = cls(pages, languages)
-        one: dict[str, str] = {}  # one string per distinct word, whatever the page
+        words = index.words
         for page_no, text in enumerate(pages, start=1):
-            for word, start, end in word_spans(text):
-                index.words.append(one.setdefault(word, word))
-                index.spans.append((page_no, start, end))
-        vocabulary = sorted(set(index.words))
+            index.page_start.append(len(words))
+            words.extend(page_words(text))
+            index.page_no.extend([page_no] * (len(words) - index.page_start[-1]))
+        by_word: dict[str, list[int]] = {}
+        for i, word in enumerate(words):
+            at = by_word.get(word)
+            if at is None:
+                by_word[word] = [i]
+            else:
+                at.append(i)
+        vocabulary = sorted(by_word)
         per_language = [stem_table(vocabulary, lang) for lang in languages]
-        by_stem: defaultdict[str, list[int]] = defaultdict(list)
-        by_word: defaultdict[str, list[int]] = defaultdict(list)
-        for i, word in enumerate(index.words):
-            word_stems = tuple(table[word] for table in per_language)
-            index.stems.append(word_stems)
-            by_word[word].append(i)
-            for s in set(word_stems):
-                by_stem[s].append(i)
-        index.by_stem, index.by_word = dict(by_stem), dict(by_word)
+        index.stems = list(zip(*([table[w] for w in words] for table in per_language), strict=True))
+        by_stem: dict[str, list[int]] = {}
+        merged = set()  # stems of several words: their positions are sorted once, at the end
+        for word, positions in by_word.items():
+            for s in {table[word] for table in per_language}:
+                if s in by_stem:
+                    by_stem[s] = by_stem[s] + positions
+                    merged.add(s)
+                else:
+                    by_stem[s] = positions  # shared with by_word: never modified in place
+        for s in merged:
+            by_stem[s].sort()
+        index.by_stem, index.by_word = by_stem, by_word
         index.vocabulary = vocabulary
+        return index
+
+    @classmethod
+    def from_tokens(
+        cls,
+        pages: list[str],
+        page_words: list[list[str]],
+        page_stems: list[list[str]],
+        language: str | None = None,
+    ) -> IndexedText:
+        """The index of ``pages`` from the tokens the search index stored for them
+        (``worker.storage.textsearch``: per page its folded words and their stem tokens):
+        what :meth:`build` would make, without folding and stemming the text again. Word
+        positions are found when a query asks for a word (a search asks for a few)."""
+        languages = languages_for(language)
+        index = cls([nfc(p) for p in pages], languages)
+        words = index.words
+        for page_no, these in enumerate(page_words, start=1):
+            index.page_start.append(len(words))
+            words.extend(these)
+            index.page_no.extend([page_no] * len(these))
+        tokens = [t for page in page_stems for t in page]
+        if len(languages) == 1:
+            index.stems = [(t,) for t in tokens]
+        else:
+            index.stems = [tuple(t.split("|")) for t in tokens]
+        stems = index.stems
+        index.by_word = _Positions(lambda w: [i for i, x in enumerate(words) if x == w])
+        index.by_stem = _Positions(lambda s: [i for i, x in enumerate(stems) if s in x])
+        index.vocabulary = sorted(set(words))
         return index
 
     def stream(self) -> str:
@@ -138,8 +200,8 @@ class IndexedText:
         parts = [" "]
         page = 1
         for i in range(len(self.words)):
-            if self.spans[i][0] != page:
-                page = self.spans[i][0]
+            if self.page_no[i] != page:
+                page = self.page_no[i]
                 parts.append("| ")
             parts.append(token(i))
             parts.append(" ")
@@ -201,13 +263,13 @@ class IndexedText:
             if k != anchor
         ]
         wanted = {} if exact else {w: query_stems(w) for _, w, prefix in others if not prefix}
-        page, stems_at, words_at, size = self.spans, self.stems, self.words, len(self.words)
+        page, stems_at, words_at, size = self.page_no, self.stems, self.words, len(self.words)
         hits = []
         for at in self._word_positions(words[anchor], False, limit, work, exact):
             start = at - anchor
             end = start + last
             work.steps += 1
-            if start < 0 or end >= size or page[end][0] != page[start][0]:
+            if start < 0 or end >= size or page[end] != page[start]:
                 continue
             for offset, word, prefix in others:
                 work.steps += 1
@@ -225,23 +287,88 @@ class IndexedText:
         return hits
 
     def page_of(self, start: int) -> int:
-        return self.spans[start][0]
+        return self.page_no[start]
+
+    def offsets(self, i: int) -> tuple[int, int]:
+        """Start and end, in its page's text, of the word at index ``i``."""
+        page = self.page_no[i]
+        found = self._offsets.get(page)
+        if found is None:
+            text = self.pages[page - 1]
+            found = [m.span() for m in WORD.finditer(text)]
+            ends = [*self.page_start[1:], len(self.words)]
+            words_on_page = ends[page - 1] - self.page_start[page - 1]
+            if len(found) != words_on_page:  # a run folded into several words ("½"): rare
+                found = [(a, b) for _, a, b in word_spans(text)]
+            self._offsets[page] = found
+        return found[i - self.page_start[page - 1]]
+
+    @property
+    def spans(self) -> list[tuple[int, int, int]]:
+        """(page, start, end) of every word: the whole table, for reference implementations
+        (tests, benches); the matcher itself asks :meth:`offsets` for the few it quotes."""
+        return [(self.page_no[i], *self.offsets(i)) for i in range(len(self.words))]
 
     def snippet(self, start: int, length: int, width: int = 90) -> str:
         """The text around an occurrence, its own words (as the document spells them, spaces
         and line breaks made one space) between « and »."""
-        page, begin, _ = self.spans[start]
-        end = self.spans[start + length - 1][2]
+        page = self.page_no[start]
+        begin = self.offsets(start)[0]
+        end = self.offsets(start + length - 1)[1]
         text = self.pages[page - 1]
         left = max(0, begin - width)
         right = min(len(text), end + width)
-        before = " ".join(text[left:begin].split())
-        after = " ".join(text[end:right].split())
-        gap = "" if after[:1] in ".,;:!?)" else " "
+        before, after = text[left:begin], text[end:right]
+        # A space on either side of the match only where the document has one: "l'«exploitation»",
+        # "«victims»," and "[/«b»]" are quoted as written.
         return (
-            f"{'…' if left else ''}{before} «{' '.join(text[begin:end].split())}»{gap}"
-            f"{after}{'…' if right < len(text) else ''}"
+            f"{'…' if left else ''}{_spaced(before)}«{' '.join(text[begin:end].split())}»"
+            f"{_spaced(after)}{'…' if right < len(text) else ''}"
         ).strip()
+
+
+def marked_html(snippet: str) -> Markup:
+    """A snippet's «matched» words inside ``<mark>``, everything else escaped (site text is
+    data). The marks stay inside the tag: a plain-text view derived from the HTML keeps them."""
+    return Markup(re.sub(r"«(.*?)»", r"<mark>«\1»</mark>", str(escape(snippet))))
+
+
+def _spaced(text: str) -> str:
+    """``text`` with each run of spaces and line breaks made one space, ends included."""
+    inner = " ".join(text.split())
+    if not inner:
+        return " " if text else ""
+    return (" " if text[0].isspace() else "") + inner + (" " if text[-1].isspace() else "")
+
+
+class _Positions(Mapping[str, list[int]]):
+    """Word (or stem) → its sorted positions, found the first time a query asks for it. Only
+    lookups are supported: a search index built from stored tokens is never iterated."""
+
+    def __init__(self, find: Any) -> None:
+        self._find = find
+        self._found: dict[str, list[int]] = {}
+
+    def _positions(self, key: str) -> list[int]:
+        found = self._found.get(key)
+        if found is None:
+            found = self._found[key] = self._find(key)
+        return found
+
+    def __getitem__(self, key: str) -> list[int]:
+        found = self._positions(key)
+        if not found:
+            raise KeyError(key)
+        return found
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and bool(self._positions(key))
+
+    def __iter__(self) -> Any:
+        raise TypeError("positions found on demand cannot be listed")
+
+    def __len__(self) -> int:
+        raise TypeError("positions found on demand cannot be counted")
 
 
 # -- evaluation -------------------------------------------------------------------------------
@@ -257,7 +384,7 @@ def _partners(
     others: list[int],
     other_length: int,
     n: int,
-    page: list[tuple[int, int, int]],
+    page: list[int],
 ) -> set[int]:
     """The occurrences in ``these`` (of ``length`` words) that have an occurrence in
     ``others`` at most ``n`` words before or after them, on their page, not overlapping.
@@ -270,13 +397,13 @@ def _partners(
     for a in these:
         end = a + length  # the first word after this occurrence
         after = bisect_left(others, end, after)
-        if after < size and others[after] - end <= n and page[others[after]][0] == page[a][0]:
+        if after < size and others[after] - end <= n and page[others[after]] == page[a]:
             used.add(a)
             continue
         before = bisect_right(others, a - other_length, before)
         if before:
             b = others[before - 1]
-            if a - (b + other_length) <= n and page[b][0] == page[a][0]:
+            if a - (b + other_length) <= n and page[b] == page[a]:
                 used.add(a)
     return used
 
@@ -290,11 +417,11 @@ def _near(node: Near, find: _Finder, index: IndexedText, work: Work) -> Witness 
         return None
     len_l, len_r, n = len(node.left.words), len(node.right.words), node.distance
     work.steps += len(left)
-    used_l = _partners(left, len_l, right, len_r, n, index.spans)
+    used_l = _partners(left, len_l, right, len_r, n, index.page_no)
     if not used_l:
         return None
     work.steps += len(right)
-    used_r = _partners(right, len_r, left, len_l, n, index.spans)
+    used_r = _partners(right, len_r, left, len_l, n, index.page_no)
     witness: Witness = {node.left: used_l}
     witness.setdefault(node.right, set()).update(used_r)
     return witness
@@ -453,13 +580,9 @@ class Matcher:
         invalid: list[int | str] = []
         for spec in specs:
             try:
-                node = parse_query(spec.query)
+                nodes[spec.key] = compile_query(spec.query, thesaurus if spec.thesaurus else None)
             except QueryError:
                 invalid.append(spec.key)  # refused at subscribe time; an old row is skipped
-                continue
-            if spec.thesaurus and thesaurus:
-                node = _quoted_alternatives(node, thesaurus.expand(node))
-            nodes[spec.key] = node
         return cls(list(specs), nodes, Prefilter(nodes), invalid)
 
     def match(
@@ -480,15 +603,33 @@ class Matcher:
         for spec in self.specs:
             if spec.key not in candidates or not passes_filters(spec.filters, meta):
                 continue
-            node = self.nodes[spec.key]
-            explanation = explain(node, index, meta)
-            if explanation is None and title is not None:
-                explanation = explain(node, title, meta)
-                if explanation is not None:
-                    explanation["in"] = "title"
+            explanation = explain_document(self.nodes[spec.key], index, meta, title)
             if explanation is not None:
                 out.append((spec.key, explanation))
         return out
+
+
+def compile_query(query: str, thesaurus: Expander | None = None) -> Node:
+    """A subscription's query as the matcher evaluates it: parsed (:class:`QueryError` when
+    invalid), then, with a thesaurus, each known term ORed with its translations (those of a
+    quoted term quoted too)."""
+    node = parse_query(query)
+    if thesaurus is not None:
+        node = _quoted_alternatives(node, thesaurus.expand(node))
+    return node
+
+
+def explain_document(
+    node: Node, index: IndexedText, meta: DocumentMeta, title: IndexedText | None = None
+) -> dict[str, Any] | None:
+    """Why a document matches ``node`` (None when it does not): its text, else its title on
+    its own (the explanation then says ``"in": "title"``). Alerts and archive search alike."""
+    explanation = explain(node, index, meta)
+    if explanation is None and title is not None:
+        explanation = explain(node, title, meta)
+        if explanation is not None:
+            explanation["in"] = "title"
+    return explanation
 
 
 def _quoted_alternatives(original: Node, expanded: Node) -> Node:

@@ -107,6 +107,22 @@ def polls_running(
     return {name for name, value in zip(names, cast(list[Any], held), strict=True) if value}
 
 
+def poll_states(engine: Engine, broker_url: str) -> tuple[dict[str, SourceState], set[str] | None]:
+    """Every source's last poll, and which of the unfinished ones a worker is polling now.
+
+    The database and the broker are read one after the other, so a poll that ends between the
+    two reads would look interrupted (started, not finished, its lock released): such a
+    source's row is read again, and then shows how that poll ended."""
+    with session_scope(engine) as session:
+        states = source_states(session)
+    running = polls_running(broker_url, unfinished_polls(states.values()))
+    if running is not None and (ended := set(unfinished_polls(states.values())) - running):
+        with session_scope(engine) as session:
+            again = source_states(session)
+        states.update({name: again[name] for name in ended if name in again})
+    return states, running
+
+
 def poll_state(state: SourceState | None, running: set[str] | None) -> dict[str, Any]:
     """A source's last poll for people: ``last_poll`` (finished at), ``last_poll_started``,
     ``last_status`` and ``last_error``. A poll that started and never finished is
@@ -144,8 +160,8 @@ def collect_status(
 ) -> dict[str, Any]:
     """Everything ``tipwatch status`` shows, as plain JSON-ready data."""
     now = now or datetime.now(UTC)
+    states, running = poll_states(engine, settings.broker_url)
     with session_scope(engine) as session:
-        states = source_states(session)
         counts = document_counts(session)
         rows = session.execute(select(Alert.status, func.count()).group_by(Alert.status))
         by_status: dict[str, int] = {row[0]: row[1] for row in rows}
@@ -157,7 +173,6 @@ def collect_status(
             select(func.count()).where(Document.extract_error.is_not(None))
         )
     sources = []
-    running = polls_running(settings.broker_url, unfinished_polls(states.values()))
     for source in settings.source_list:
         state = states.get(source.name)
         last_counts = (state.last_counts if state else None) or {}

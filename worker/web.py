@@ -8,6 +8,7 @@ scripts from this origin only (the vendored htmx), never inline.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -25,6 +26,7 @@ from sqlalchemy.orm import Session
 from config.settings import Settings
 from worker.alerts.deliver import alert_summary
 from worker.blobs import BlobStore, open_blob_store
+from worker.search import QueryError, search
 from worker.status import collect_status
 from worker.storage import ALERT_STATUSES
 from worker.storage.db import get_engine, session_scope
@@ -38,7 +40,6 @@ from worker.storage.repo import (
     get_document,
     list_alerts,
 )
-from worker.storage.search import search
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = Jinja2Templates(directory=str(HERE / "templates"))
@@ -127,16 +128,65 @@ def document_filter(
     )
 
 
+SortText = Annotated[str, Query(pattern="^(relevance|date)$")]
+CursorText = Annotated[str, StringConstraints(max_length=500), AfterValidator(_no_nul)]
+
+
+@dataclass
+class Results:
+    """What a listing or a search shows: rows, and for a search its count and next cursor,
+    or the query's mistake (shown to the person, never a 500)."""
+
+    rows: list[dict[str, Any]]
+    count: int | None = None
+    count_exact: bool = True
+    next_cursor: str | None = None
+    error: str | None = None
+
+
 def _results(
-    session: Session, q: str, filters: DocumentFilter, limit: int, offset: int
-) -> list[dict[str, Any]]:
+    session: Session,
+    q: str,
+    filters: DocumentFilter,
+    limit: int,
+    offset: int,
+    after: str | None = None,
+    sort: str = "relevance",
+    thesaurus: bool = False,
+) -> Results:
+    """Newest documents (no query), or a search with the subscription query language."""
     if not q.strip():
-        return [document_summary(d) for d in list_filtered(session, filters, limit, offset)]
+        return Results(
+            [document_summary(d) for d in list_filtered(session, filters, limit, offset)]
+        )
+    try:
+        page = search(
+            session,
+            q,
+            filters=filters,
+            thesaurus=thesaurus,
+            limit=limit,
+            cursor=after,
+            sort=sort,
+        )
+    except QueryError as exc:
+        return Results([], error=f"invalid query: {exc}")
+    except ValueError as exc:  # a cursor that is not ours
+        return Results([], error=str(exc))
     rows = []
-    for hit in search(session, q, limit, filters, offset):
+    for hit in page.hits:
         row = document_summary(get_document(session, hit.document_id))
-        rows.append({**row, "snippet": hit.snippet, "snippet_html": hit.snippet_html})
-    return rows
+        rows.append(
+            {
+                **row,
+                "score": hit.score,
+                "snippet": hit.snippet,
+                "snippet_html": hit.snippet_html,
+                "explanation": hit.explanation,
+                "cursor": hit.cursor,
+            }
+        )
+    return Results(rows, page.count, page.count_exact, page.next_cursor)
 
 
 def _load(session: Session, document_id: int) -> Document:
@@ -178,14 +228,28 @@ def create_app(settings: Settings, blobs: BlobStore | None = None) -> FastAPI:
 
     @app.get("/api/search")
     def api_search(
+        request: Request,
+        response: Response,
         q: QueryText,
         filters: DocumentFilter = Depends(document_filter),
         limit: int = Query(20, ge=1, le=200),
-        offset: Offset = 0,
+        after: CursorText | None = None,
+        sort: SortText = "relevance",
+        thesaurus: bool = False,
     ) -> list[dict[str, Any]]:
+        """The documents a subscription to ``q`` would match, with the alert's explanation.
+        ``X-Total-Count`` (``X-Total-Count-Exact``: false for an upper bound) and a
+        ``Link: <…>; rel="next"`` header continue the listing."""
         with session_scope(engine) as session:
-            rows = _results(session, q, filters, limit, offset)
-        return [{k: v for k, v in r.items() if k != "snippet_html"} for r in rows]
+            results = _results(session, q, filters, limit, 0, after, sort, thesaurus)
+        if results.error is not None:
+            raise HTTPException(422, results.error)
+        response.headers["X-Total-Count"] = str(results.count)
+        response.headers["X-Total-Count-Exact"] = "true" if results.count_exact else "false"
+        if results.next_cursor:
+            following = request.url.include_query_params(after=results.next_cursor)
+            response.headers["Link"] = f'<{following}>; rel="next"'
+        return [{k: v for k, v in r.items() if k != "snippet_html"} for r in results.rows]
 
     @app.get("/api/documents/{document_id}")
     def api_document(document_id: DocumentId) -> dict[str, Any]:
@@ -211,17 +275,28 @@ def create_app(settings: Settings, blobs: BlobStore | None = None) -> FastAPI:
         filters: DocumentFilter = Depends(document_filter),
         limit: int = Query(50, ge=1, le=500),
         offset: Offset = 0,
+        after: CursorText | None = None,
+        sort: SortText = "relevance",
+        thesaurus: bool = False,
     ) -> Any:
         with session_scope(engine) as session:
-            rows = _results(session, q, filters, limit, offset)
+            results = _results(session, q, filters, limit, offset, after, sort, thesaurus)
             sources = sorted(document_counts(session))
+        following = None
+        if results.next_cursor:
+            url = request.url.include_query_params(after=results.next_cursor)
+            following = f"{url.path}?{url.query}"  # a link on this site, not to a host
         context = {
-            "rows": rows,
+            "rows": results.rows,
+            "results": results,
             "q": q,
             "filters": filters,
             "sources": sources,
             "limit": limit,
             "offset": offset,
+            "sort": sort,
+            "thesaurus": thesaurus,
+            "next_url": following,
             "query_string": str(request.query_params),
         }
         # htmx asks for the results only, to swap them in place as the user types.

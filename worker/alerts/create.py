@@ -12,9 +12,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from worker.match import DocumentMeta, IndexedText, Matcher, SubscriptionSpec, matcher_for
+from worker.search import iter_matches
 from worker.storage.models import Alert, AlertDocument, Document, Subscription
 from worker.storage.repo import insert_missing
 from worker.thesaurus import load_thesaurus
@@ -130,20 +131,12 @@ def archive_matches(
     session: Session, subscription: Subscription | SubscriptionSpec
 ) -> Iterator[tuple[Document, Explanation]]:
     """Every archived document the subscription (stored, or only a spec to preview) matches,
-    newest first, whatever its date."""
+    newest first, whatever its date: archive search's answer to its query, filters and
+    thesaurus option (the index narrows, the matcher decides, as for a new document)."""
     spec = spec_of(subscription) if isinstance(subscription, Subscription) else subscription
-    one = Matcher.build([spec], load_thesaurus())
-    documents = session.scalars(
-        select(Document)
-        .options(selectinload(Document.pages))
-        .order_by(Document.archived_at.desc(), Document.id.desc())
-        .execution_options(yield_per=50)
+    yield from iter_matches(
+        session, spec.query, thesaurus=spec.thesaurus, query_filters=dict(spec.filters)
     )
-    for document in documents:
-        pages = [p.text for p in document.pages] or [document.text]
-        index, title = _indexes(document, pages)
-        for _key, explanation in one.match(index, _meta(document), title):
-            yield document, explanation
 
 
 def backfill(session: Session, subscription: Subscription) -> int:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
-from markupsafe import Markup, escape
 
 from config.settings import CONFIG_DIR, Settings
+from worker.match import marked_html
 from worker.storage.models import Alert, Document, Subscription
 
 
@@ -19,12 +18,6 @@ class Message:
     text: str
     html: str
     short: str
-
-
-def _highlight(text: str) -> Markup:
-    """Turn the matcher's «term» marks into <mark> tags, escaping everything else. The marks
-    stay inside the tag: the plain-text part mail clients show is derived from the HTML."""
-    return Markup(re.sub(r"«(.*?)»", r"<mark>«\1»</mark>", str(escape(text))))
 
 
 LANGUAGES = {"en": "English", "fr": "French"}
@@ -44,7 +37,7 @@ def template_env(settings: Settings) -> Environment:
         autoescape=select_autoescape(enabled_extensions=("html.j2",), default=False),
         trim_blocks=True,
     )
-    env.filters["highlight"] = _highlight
+    env.filters["highlight"] = marked_html  # the plain-text part is derived from the HTML
     env.filters["language"] = _language
     return env
 

@@ -74,6 +74,7 @@ def _documents_table(title: str, rows: list[dict[str, Any]], snippets: bool = Fa
     for column in ("id", "pub", "source", "kind", "lang", "n°", "published", "title"):
         table.add_column(column)
     if snippets:
+        table.add_column("matched")
         table.add_column("snippet")
     for row in rows:
         cells = [
@@ -87,6 +88,7 @@ def _documents_table(title: str, rows: list[dict[str, Any]], snippets: bool = Fa
             (row["title"] or row["url"])[:70],
         ]
         if snippets:
+            cells.append(_matched(row["explanation"], row["kind"]))
             cells.append(row.get("snippet", ""))
         table.add_row(*cells)
     return table
@@ -120,37 +122,121 @@ def archive_list(
         console.print(_documents_table(f"Archive ({len(rows)} shown)", rows))
 
 
+SortOpt = Annotated[str, typer.Option(help="relevance (best first) or date (newest first).")]
+ThesaurusOpt = Annotated[
+    bool, typer.Option("--thesaurus", help="Also find EN↔FR equivalents of known terms.")
+]
+
+
+def _hit_row(session: Any, hit: Any) -> dict[str, Any]:
+    from worker.storage.repo import document_summary, get_document
+
+    row = document_summary(get_document(session, hit.document_id))
+    return {
+        **row,
+        "score": round(hit.score, 6),
+        "snippet": hit.snippet,
+        "explanation": hit.explanation,
+        "cursor": hit.cursor,
+    }
+
+
+def _matched(explanation: dict[str, Any], kind: str) -> str:
+    """The matched terms of an explanation, one line each: ``term ×count p. 1,3``."""
+    lines = []
+    for term in explanation["terms"]:
+        pages = term.get("pages") or []
+        where = f" p. {','.join(map(str, pages[:5]))}" if kind == "pdf" and pages else ""
+        lines.append(f"{term['term']} ×{term['count']}{where}")
+    return "\n".join(lines) + ("\n(in the title)" if explanation.get("in") == "title" else "")
+
+
 @archive_app.command("search")
 def archive_search(
-    query: Annotated[str, typer.Argument(help='Words (all required), "a phrase", prefix*.')],
+    query: Annotated[
+        str,
+        typer.Argument(
+            help='A subscription query: words, "a phrase", prefix*, AND/OR/NOT, NEAR/n, '
+            "source:/lang:/kind: (see README)."
+        ),
+    ],
     source: SourceOpt = None,
     language: LanguageOpt = None,
     kind: KindOpt = None,
     issue: IssueOpt = None,
     since: SinceOpt = None,
     until: UntilOpt = None,
-    limit: Annotated[int, typer.Option(help="At most this many results.")] = 20,
+    thesaurus: ThesaurusOpt = False,
+    sort: SortOpt = "relevance",
+    after: Annotated[
+        str | None, typer.Option(help="Continue after this cursor (the last result's).")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=500, help="At most this many results.")] = 20,
     as_json: JsonOpt = False,
 ) -> None:
-    """Full-text search over titles and text: case- and accent-insensitive, and stemmed in
-    English and French ('exploitations' finds 'exploitation')."""
+    """Search the archive with the subscription query language: the documents returned are
+    exactly those a subscription to QUERY would match, each with the words, pages and
+    snippets an alert would give."""
+    from worker.search import QueryError, search
     from worker.storage.db import session_scope
-    from worker.storage.repo import document_summary, get_document
-    from worker.storage.search import search
 
     settings = load_settings()
     filters = _filters(source, language, kind, issue, since, until)
-    with session_scope(engine(settings)) as session:
-        rows = []
-        for hit in search(session, query, limit, filters):
-            row = document_summary(get_document(session, hit.document_id))
-            row["snippet"] = hit.snippet
-            row["rank"] = round(hit.rank, 6)
-            rows.append(row)
+    try:
+        with session_scope(engine(settings)) as session:
+            page = search(
+                session,
+                query,
+                filters=filters,
+                thesaurus=thesaurus,
+                limit=limit,
+                cursor=after,
+                sort=sort,
+                count=not as_json,
+            )
+            rows = [_hit_row(session, hit) for hit in page.hits]
+    except QueryError as exc:
+        raise fail(f"invalid query: {exc}", 2) from exc
+    except ValueError as exc:
+        raise fail(str(exc), 2) from exc
     if as_json:
         print_json(rows)
+        return
+    shown = "" if page.count_exact else "at most "
+    table = _documents_table(f"Search: {query} ({shown}{page.count} found)", rows, True)
+    console.print(table)
+    if page.next_cursor:
+        console.print(f"more: --after {page.next_cursor}", highlight=False)
+
+
+@archive_app.command("count")
+def archive_count(
+    query: Annotated[str, typer.Argument(help="A subscription query (see archive search).")],
+    source: SourceOpt = None,
+    language: LanguageOpt = None,
+    kind: KindOpt = None,
+    issue: IssueOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    thesaurus: ThesaurusOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """How many archived documents QUERY matches (exact, or an upper bound when the index
+    cannot tell and too many candidates would need reading)."""
+    from worker.search import QueryError, match_count, prepare
+    from worker.storage.db import session_scope
+
+    settings = load_settings()
+    filters = _filters(source, language, kind, issue, since, until)
+    try:
+        with session_scope(engine(settings)) as session:
+            count, exact = match_count(session, prepare(session, query, thesaurus), filters)
+    except QueryError as exc:
+        raise fail(f"invalid query: {exc}", 2) from exc
+    if as_json:
+        print_json({"query": query, "count": count, "exact": exact})
     else:
-        console.print(_documents_table(f"Search: {query} ({len(rows)} found)", rows, True))
+        console.print(f"{'' if exact else 'at most '}{count}", highlight=False)
 
 
 @archive_app.command("show")

@@ -157,16 +157,15 @@ def poll(
 @app.command()
 def sources(as_json: JsonOpt = False) -> None:
     """List configured sources with their last poll status."""
-    from worker.status import poll_state, polls_running, unfinished_polls
+    from worker.status import poll_state, poll_states
     from worker.storage.db import session_scope
-    from worker.storage.repo import document_counts, source_states
+    from worker.storage.repo import document_counts
 
     settings = load_settings()
-    with session_scope(engine(settings)) as session:
-        states = source_states(session)
-        counts = document_counts(session)
     # a poll that started and never finished: interrupted, unless a worker holds its lock
-    running = polls_running(settings.broker_url, unfinished_polls(states.values()))
+    states, running = poll_states(engine(settings), settings.broker_url)
+    with session_scope(engine(settings)) as session:
+        counts = document_counts(session)
     rows: list[dict[str, Any]] = []
     for src in settings.source_list:
         state = states.get(src.name)

@@ -18,6 +18,7 @@ from sqlalchemy import (
     UniqueConstraint,
     event,
     inspect,
+    select,
 )
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import DeclarativeBase, Mapped, Mapper, mapped_column, relationship
@@ -151,9 +152,17 @@ class Document(Base):
     # The page this file arrived with: the new article (or its new version) that linked it in
     # the same poll. Such a file belongs to the page's publication.
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("document.id"))
-    # SQLite only: French/English stems of title and text, indexed by FTS5 (which has no French
-    # stemmer); kept up to date by _index_stems below. PostgreSQL stems in its tsvector index.
-    stems: Mapped[str] = mapped_column(Text, default="", server_default="", deferred=True)
+    # The search index's tokens (worker/storage/textsearch.py), set by _index_text below:
+    # SQLite's FTS5 table indexes the first four, PostgreSQL a tsvector of fts_lexemes; the
+    # matcher reads the words and stems back instead of folding the text again. No Python-side
+    # defaults: the hook always sets them, and rows written by older code must not name them.
+    fts_words: Mapped[str] = mapped_column(Text, server_default="", deferred=True)
+    fts_stems: Mapped[str] = mapped_column(Text, server_default="", deferred=True)
+    fts_title_words: Mapped[str] = mapped_column(Text, server_default="", deferred=True)
+    fts_title_stems: Mapped[str] = mapped_column(Text, server_default="", deferred=True)
+    fts_lexemes: Mapped[str] = mapped_column(Text, server_default="", deferred=True)
+    fts_partial: Mapped[bool] = mapped_column(Boolean, server_default="0")
+    fts_version: Mapped[int] = mapped_column(Integer, server_default="0")
 
     pages: Mapped[list[DocumentPage]] = relationship(
         back_populates="document", order_by="DocumentPage.page_number", cascade="all, delete-orphan"
@@ -166,17 +175,36 @@ class Document(Base):
 
 @event.listens_for(Document, "before_insert")
 @event.listens_for(Document, "before_update")
-def _index_stems(_mapper: Mapper[Document], connection: Connection, target: Document) -> None:
-    if connection.dialect.name != "sqlite":
-        return
+def _index_text(_mapper: Mapper[Document], connection: Connection, target: Document) -> None:
+    """Keep the search index's tokens current whenever title, text or language change."""
     state = inspect(target)
     if state.persistent and not any(
         state.attrs[name].history.has_changes() for name in ("title", "text", "language")
     ):
         return
-    from worker.storage.textsearch import document_stems
+    from worker.storage.textsearch import index_fields
 
-    target.stems = document_stems(target.title, target.text or "", target.language)
+    fields = index_fields(target.title, _pages_of(connection, target), target.language)
+    for name, value in fields.as_columns().items():
+        setattr(target, name, value)
+
+
+def _pages_of(connection: Connection, target: Document) -> list[str]:
+    """The document's pages as the matcher reads them: its page rows (being written with it,
+    or stored), else its whole text as one page."""
+    state = inspect(target)
+    if "pages" not in state.unloaded:
+        pages = [p.text for p in target.pages]
+    elif target.id is not None:
+        rows = connection.execute(
+            select(DocumentPage.text)
+            .where(DocumentPage.document_id == target.id)
+            .order_by(DocumentPage.page_number)
+        )
+        pages = [text for (text,) in rows]
+    else:
+        pages = []
+    return pages or [target.text or ""]
 
 
 class DocumentPage(Base):

@@ -1,164 +1,124 @@
-"""Pure text side of full-text search: the stems column, query terms and snippets.
+"""What the search index stores of a document: its words and stems as :mod:`worker.text` makes
+them, so that the database narrows a search with exactly the words a subscription would see.
 
-SQLite's FTS5 only ships an English (porter) stemmer, so French and English stems are computed
-here and indexed as an extra column; the query is stemmed the same way. Words are folded and
-stemmed by :mod:`worker.text` (fold, then stem), exactly as subscriptions are, so a document a
-subscription matches is found by the same words in the archive. Snippets are built here too, so
-highlighting works the same on SQLite and PostgreSQL and also marks a word found through its
-stem ("exploitation" for the query "exploitations").
+A document is indexed as four space-separated token strings, computed here when it is archived
+(``Document.fts_*``, kept current by an ORM hook in :mod:`worker.storage.models`):
 
-``worker.text`` is below ``worker.storage`` (it imports nothing from ``worker``).
+- ``fts_words``: the folded words of its text, page after page, with :data:`PAGE_BREAK`
+  between pages (a token no text can contain: a phrase never runs across a page break);
+- ``fts_stems``: each of those words' stem in the document's language, in the same order; when
+  the language is unknown, its English and French stems joined by ``|`` (both are tokens);
+- ``fts_title_words``, ``fts_title_stems``: the same for the title, which a subscription
+  matches on its own when the text does not match.
+
+SQLite's FTS5 indexes these strings with a tokenizer that takes them as they are (no diacritic
+folding, ``_`` a word character), so its tokens are this module's words; PostgreSQL indexes
+``fts_lexemes``, the distinct tokens with a prefix per column (``w:``, ``s:``, ``tw:``,
+``ts:``), as a tsvector. The same strings give the matcher its index of a document without
+reading the text again (:func:`page_tokens`).
+
+``worker.text`` is below ``worker.storage``; this module imports nothing else from ``worker``.
 """
 
 from __future__ import annotations
 
-import re
-from bisect import bisect_left
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Literal
 
-from markupsafe import Markup, escape
+from worker.text import languages_for, stem_table, words
 
-from worker.text import (
-    Span,
-    all_stems,
-    languages_for,
-    nfc,
-    stem,
-    stem_table,
-    term_words,
-    word_spans,
-    words,
-)
+PAGE_BREAK = "\ue000"  # a private-use character: never part of a word (not a ``\w``)
+_BREAK = f" {PAGE_BREAK} "
+STEM_JOIN = "|"  # between the English and French stems of a word of unknown language
+# The index's form: a document indexed under an older version is indexed again (migration, or
+# ``tipwatch archive reindex``) when the rules of worker.text change.
+INDEX_VERSION = 1
 
-_QUERY_PART = re.compile(r'"([^"]*)"|(\S+)')
-_SPACES = re.compile(r"\s+")
-MARK_OPEN, MARK_CLOSE = "«", "»"
-
-
-def document_stems(title: str | None, text: str, language: str | None) -> str:
-    """The stems column of a document: the stems of each word of title and text, in order
-    (one stem per word, or its distinct English and French stems when the language is
-    unknown)."""
-    folded = words(f"{title or ''}\n{text}")
-    tables = [stem_table(folded, lang) for lang in languages_for(language)]
-    joined = {word: " ".join(dict.fromkeys(table[word] for table in tables)) for word in tables[0]}
-    return " ".join(joined[word] for word in folded)
+# PostgreSQL limits: a lexeme of at most 2,047 bytes, a tsvector of at most 1 MB. A word longer
+# than MAX_LEXEME_BYTES (no language has one) or lexemes past MAX_LEXEMES_BYTES (a text of
+# hundreds of thousands of distinct words) are left out of the tsvector and the document is
+# marked ``fts_partial``: it is then a candidate of every search, and the matcher decides.
+MAX_LEXEME_BYTES = 1000
+MAX_LEXEMES_BYTES = 900_000
+COLUMN_PREFIXES = {"words": "w:", "stems": "s:", "title_words": "tw:", "title_stems": "ts:"}
 
 
 @dataclass(frozen=True)
-class Term:
-    """One required part of a query: a word (stemmed), an exact phrase or a prefix."""
+class IndexFields:
+    """The ``Document.fts_*`` values of one document."""
 
-    kind: Literal["word", "phrase", "prefix"]
-    words: tuple[str, ...]  # folded
+    words: str
+    stems: str
+    title_words: str
+    title_stems: str
+    lexemes: str
+    partial: bool
 
-    @property
-    def stems(self) -> tuple[str, ...]:
-        """A word's stems in every indexed language (the query's language is unknown)."""
-        return all_stems(self.words[0])
-
-
-def parse_terms(query: str) -> list[Term]:
-    """Words, "exact phrases" and prefix* parts, all required; anything else is ignored."""
-    terms: list[Term] = []
-    for phrase, bare in _QUERY_PART.findall(query):
-        raw = phrase or bare
-        folded = tuple(term_words(raw))
-        if not folded:
-            continue
-        if phrase and len(folded) > 1:
-            terms.append(Term("phrase", folded))
-        elif len(folded) == 1 and raw.endswith("*"):
-            terms.append(Term("prefix", folded))
-        else:
-            terms.extend(Term("word", (w,)) for w in folded)
-    return list(dict.fromkeys(terms))
+    def as_columns(self) -> dict[str, object]:
+        return {
+            "fts_words": self.words,
+            "fts_stems": self.stems,
+            "fts_title_words": self.title_words,
+            "fts_title_stems": self.title_stems,
+            "fts_lexemes": self.lexemes,
+            "fts_partial": self.partial,
+            "fts_version": INDEX_VERSION,
+        }
 
 
-# -- snippets ---------------------------------------------------------------------------------
+def _stem_tokens(folded: list[str], language: str | None) -> list[str]:
+    """One stem token per word: its stem in ``language``, or ``en|fr`` when unknown."""
+    tables = [stem_table(folded, lang) for lang in languages_for(language)]
+    if len(tables) == 1:
+        table = tables[0]
+        return [table[w] for w in folded]
+    return [STEM_JOIN.join(table[w] for table in tables) for w in folded]
 
 
-@dataclass
-class Snippet:
-    """A passage of a document as (text, highlighted) segments, rendered for text or HTML."""
+def _strings(pages: list[list[str]], language: str | None) -> tuple[str, str]:
+    stems = [_stem_tokens(page, language) for page in pages]
+    return _BREAK.join(" ".join(p) for p in pages), _BREAK.join(" ".join(p) for p in stems)
 
-    segments: list[tuple[str, bool]]
 
-    @property
-    def text(self) -> str:
-        return "".join(f"{MARK_OPEN}{s}{MARK_CLOSE}" if hit else s for s, hit in self.segments)
+def index_fields(title: str | None, pages: list[str], language: str | None) -> IndexFields:
+    """The index of a document whose text is ``pages`` (an HTML page is one page)."""
+    page_words = [words(page) for page in pages]
+    text_words, text_stems = _strings(page_words, language)
+    title_words, title_stems = _strings([words(title or "")], language)
+    lexemes, partial = _lexemes(
+        {
+            "words": text_words,
+            "stems": text_stems,
+            "title_words": title_words,
+            "title_stems": title_stems,
+        }
+    )
+    return IndexFields(text_words, text_stems, title_words, title_stems, lexemes, partial)
 
-    @property
-    def html(self) -> Markup:
-        return Markup("").join(
-            Markup("<mark>{}</mark>").format(s) if hit else escape(s) for s, hit in self.segments
+
+def _lexemes(columns: dict[str, str]) -> tuple[str, bool]:
+    """PostgreSQL's lexemes: each distinct token of each column, prefixed by the column."""
+    out: list[str] = []
+    size, partial = 0, False
+    for column, value in columns.items():
+        prefix = COLUMN_PREFIXES[column]
+        distinct = dict.fromkeys(
+            part for token in value.split() if token != PAGE_BREAK for part in token.split("|")
         )
+        for token in distinct:
+            lexeme = prefix + token
+            length = len(lexeme.encode("utf-8"))
+            if length > MAX_LEXEME_BYTES or size + length + 4 > MAX_LEXEMES_BYTES:
+                partial = True
+                continue
+            size += length + 4  # and the tsvector's entry for it
+            out.append(lexeme)
+    return " ".join(out), partial
 
 
-def _matches(
-    tokens: list[Span], terms: list[Term], language: str | None
-) -> Iterator[tuple[int, int, int]]:
-    """(first token, last token, term index) of every place a term occurs."""
-    languages = languages_for(language)
-    folded = [word for word, _, _ in tokens]
-    stem_cache: dict[str, set[str]] = {}
-
-    def stems_of(i: int) -> set[str]:
-        word = folded[i]
-        if word not in stem_cache:
-            stem_cache[word] = {stem(word, lang) for lang in languages}
-        return stem_cache[word]
-
-    for index, term in enumerate(terms):
-        first = term.words[0]
-        wanted = set(term.stems) if term.kind == "word" else set()
-        for i, word in enumerate(folded):
-            if term.kind == "prefix":
-                if word.startswith(first):
-                    yield i, i, index
-            elif term.kind == "word":
-                if word == first or stems_of(i) & wanted:
-                    yield i, i, index
-            elif word == first and tuple(folded[i : i + len(term.words)]) == term.words:
-                yield i, i + len(term.words) - 1, index
-
-
-def make_snippet(
-    text: str, terms: Iterable[Term], language: str | None, width: int = 30
-) -> Snippet:
-    """The window of ``width`` words that shows the most distinct terms, highlighted."""
-    text = nfc(text)  # the text the spans point into
-    tokens = word_spans(text)
-    term_list = list(terms)
-    if not tokens:
-        return Snippet([])
-    found = sorted(_matches(tokens, term_list, language)) if term_list else []
-    firsts = [f for f, _, _ in found]
-    start, best = 0, 0
-    for first in firsts:  # windows starting a little before each match; the earliest best wins
-        lo = max(0, first - width // 3)
-        window = found[bisect_left(firsts, lo) : bisect_left(firsts, lo + width)]
-        score = len({t for _, last, t in window if last < lo + width})
-        if score > best:
-            best, start = score, lo
-            if best == len(term_list):
-                break
-    end = min(len(tokens), start + width)
-    marked = [(f, last) for f, last, _ in found if start <= f < end]
-    begin_char = tokens[start][1]
-    stop_char = tokens[end - 1][2]
-    segments: list[tuple[str, bool]] = [("…", False)] if start > 0 else []
-    cursor = begin_char
-    for first, last in sorted(set(marked)):
-        a, b = tokens[first][1], tokens[min(last, end - 1)][2]
-        if a < cursor:
-            continue
-        segments.append((text[cursor:a], False))
-        segments.append((text[a:b], True))
-        cursor = b
-    segments.append((text[cursor:stop_char], False))
-    if end < len(tokens):
-        segments.append(("…", False))
-    return Snippet([(_SPACES.sub(" ", s), hit) for s, hit in segments if s])
+def page_tokens(words_text: str, stems_text: str) -> tuple[list[list[str]], list[list[str]]]:
+    """The words and stem tokens of each page, read back from ``fts_words`` and ``fts_stems``
+    (an empty text is one empty page, as :func:`index_fields` wrote it)."""
+    return (
+        [page.split() for page in words_text.split(PAGE_BREAK)],
+        [page.split() for page in stems_text.split(PAGE_BREAK)],
+    )

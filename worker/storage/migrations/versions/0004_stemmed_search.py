@@ -63,7 +63,7 @@ def _create_sqlite_index(columns: Sequence[str], tokenize: str) -> None:
 
 
 def _stem_existing_rows() -> None:
-    from worker.storage.textsearch import document_stems
+    from worker.storage.migrations.legacy import document_stems
 
     bind = op.get_bind()
     rows = bind.execute(sa.text("SELECT id, title, text, language FROM document")).all()

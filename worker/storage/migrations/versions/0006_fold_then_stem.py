@@ -31,7 +31,7 @@ _BATCH = 200  # rows read at a time: a document's text can be a 500-page report
 def upgrade() -> None:
     if op.get_bind().dialect.name != "sqlite":
         return
-    from worker.storage.textsearch import document_stems
+    from worker.storage.migrations.legacy import document_stems
 
     bind = op.get_bind()
     last = 0

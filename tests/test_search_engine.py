@@ -1,0 +1,442 @@
+"""One text engine (issue 15): archive search returns exactly the documents a subscription with
+the same query would match, on SQLite and on PostgreSQL, with the alert's explanation.
+
+The property test generates small English and French archives (accents, elisions, hyphens,
+line breaks, several pages, titles) and queries in the whole subscription language, stores the
+documents through the ORM into a real database migrated by Alembic, and compares every page of
+``worker.search.search`` (followed by its cursors) with the matcher run over every document.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from tests.test_storage import PG_ADMIN, _pg_available
+from worker.match import DocumentMeta, IndexedText, QueryError, compile_query, explain_document
+from worker.search import iter_matches, match_count, prepare, search
+from worker.storage.db import dispose_engines, get_engine, session_scope
+from worker.storage.models import Document, DocumentPage
+from worker.thesaurus import load_thesaurus
+
+# Words whose folding and stemming differ between languages and engines: accents, elisions,
+# plurals, ligatures, Serbian letters NFKD leaves alone, a hyphenated compound.
+VOCABULARY = [
+    "traite", "êtres", "etres", "humains", "humain", "mendicité", "mendicite", "forcée",
+    "forcé", "forced", "begging", "exploitées", "exploitée", "exploitation", "exploitations",
+    "identifiées", "identification", "victimes", "victims", "victim", "trafficking",
+    "trafficked", "traffickers", "criminality", "criminal", "délinquance", "Serbia", "Serbie",
+    "Belgrade", "Beograd", "Œuvre", "main-d'œuvre", "l'exploitation", "d'êtres", "qu'il",
+    "Đorđević", "Dordevic", "naïve", "UNODC", "GRETA", "2025", "n°23", "labour", "labor",
+    "sexual", "sexuelle", "children", "enfants", "the", "la", "de", "des", "of",
+]
+SEPARATORS = [" ", " ", " ", "\n", ", ", ". ", "-\n", " – ", "\n\n"]
+
+
+@st.composite
+def texts(draw: st.DrawFn, min_words: int = 0, max_words: int = 18) -> str:
+    picked = draw(st.lists(st.sampled_from(VOCABULARY), min_size=min_words, max_size=max_words))
+    out = []
+    for word in picked:
+        out.append(draw(st.sampled_from([word, word.upper(), word.capitalize()])))
+        out.append(draw(st.sampled_from(SEPARATORS)))
+    return "".join(out).strip()
+
+
+@st.composite
+def documents(draw: st.DrawFn) -> dict:
+    kind = draw(st.sampled_from(["pdf", "html"]))
+    pages = draw(st.lists(texts(), min_size=1, max_size=3 if kind == "pdf" else 1))
+    return {
+        "title": draw(st.one_of(st.none(), texts(max_words=5))),
+        "pages": pages,
+        "language": draw(st.sampled_from(["en", "fr", None])),
+        "source": draw(st.sampled_from(["onu-vienne", "unodc"])),
+        "kind": kind,
+        "as_rows": kind == "pdf" or draw(st.booleans()),  # page rows, or only Document.text
+    }
+
+
+def _term(draw: st.DrawFn) -> str:
+    word = draw(st.sampled_from(VOCABULARY))
+    shape = draw(st.sampled_from(["word", "word", "quoted", "prefix", "phrase", "qprefix"]))
+    if shape == "quoted":
+        return f'"{word}"'
+    if shape == "prefix":
+        return word[: draw(st.integers(2, max(2, len(word))))] + "*"
+    if shape in ("phrase", "qprefix"):
+        second = draw(st.sampled_from(VOCABULARY))
+        tail = second[:3] + "*" if shape == "qprefix" else second
+        return f'"{word} {tail}"'
+    return word
+
+
+@st.composite
+def queries(draw: st.DrawFn, depth: int = 0) -> str:
+    if depth >= 2:
+        return _term(draw)
+    shape = draw(
+        st.sampled_from(["term", "and", "or", "not", "near", "field", "group", "implicit"])
+    )
+    if shape == "term":
+        return _term(draw)
+    left, right = draw(queries(depth + 1)), draw(queries(depth + 1))
+    if shape == "and":
+        return f"{left} AND {right}"
+    if shape == "implicit":
+        return f"{left} {right}"
+    if shape == "or":
+        return f"{left} OR {right}"
+    if shape == "not":
+        return f"{left} AND NOT {right}"
+    if shape == "near":
+        return f"{_term(draw)} NEAR/{draw(st.integers(0, 6))} {_term(draw)}"
+    if shape == "field":
+        field = draw(
+            st.sampled_from(["source:onu-vienne", "source:unodc", "lang:fr", "lang:en", "kind:pdf"])
+        )
+        return f"{left} {field}"
+    return f"({left} OR {right}) {draw(queries(depth + 1))}"
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    if request.param == "sqlite":
+        yield get_engine(f"sqlite:///{tmp_path_factory.mktemp('engine') / 'search.db'}")
+        dispose_engines()
+        return
+    if not _pg_available():
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN}")
+        pytest.skip(f"PostgreSQL is not reachable at {PG_ADMIN}")
+    name = f"tipwatch_search_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield get_engine(PG_ADMIN.rsplit("/", 1)[0] + f"/{name}")
+    finally:
+        dispose_engines()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def store(engine: sa.Engine, docs: list[dict]) -> list[int]:
+    """Replace the archive by ``docs`` (through the ORM, as a poll stores them)."""
+    with session_scope(engine) as session:
+        session.execute(sa.delete(DocumentPage))
+        session.execute(sa.delete(Document))
+    ids = []
+    with session_scope(engine) as session:
+        for n, doc in enumerate(docs):
+            row = Document(
+                content_sha256=uuid.uuid4().hex * 2,
+                source=doc["source"],
+                url=f"http://example.test/{n}",
+                canonical_url=f"http://example.test/{n}",
+                kind=doc["kind"],
+                size_bytes=1,
+                title=doc["title"],
+                language=doc["language"],
+                text="\n\n".join(doc["pages"]),
+            )
+            if doc["as_rows"]:
+                row.pages = [
+                    DocumentPage(page_number=i, text=t) for i, t in enumerate(doc["pages"], 1)
+                ]
+            session.add(row)
+            session.flush()
+            ids.append(row.id)
+    return ids
+
+
+def matched_by_matcher(docs: list[dict], ids: list[int], query: str, thesaurus: bool) -> set[int]:
+    """What the subscription matcher says, document by document, from the text itself."""
+    node = compile_query(query, load_thesaurus() if thesaurus else None)
+    found = set()
+    for doc, doc_id in zip(docs, ids, strict=True):
+        meta = DocumentMeta(doc["source"], doc["language"], doc["kind"])
+        text = IndexedText.build(doc["pages"], doc["language"])
+        title = IndexedText.build([doc["title"] or ""], doc["language"])
+        if explain_document(node, text, meta, title) is not None:
+            found.add(doc_id)
+    return found
+
+
+def all_pages(engine: sa.Engine, query: str, sort: str, thesaurus: bool) -> tuple[list[int], int]:
+    """Every result of a search, page after page through its cursors."""
+    seen: list[int] = []
+    cursor = None
+    with session_scope(engine) as session:
+        while True:
+            page = search(session, query, limit=3, cursor=cursor, sort=sort, thesaurus=thesaurus)
+            seen += [h.document_id for h in page.hits]
+            assert all(h.explanation["terms"] for h in page.hits)
+            if page.next_cursor is None:
+                count, exact = page.count, page.count_exact
+                return seen, count if exact else -count
+            cursor = page.next_cursor
+
+
+@settings(
+    max_examples=int(os.environ.get("TIPWATCH_SEARCH_EXAMPLES", "120")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    docs=st.lists(documents(), min_size=1, max_size=8),
+    query=queries(),
+    sort=st.sampled_from(["relevance", "date"]),
+    thesaurus=st.booleans(),
+)
+def test_search_returns_exactly_what_the_matcher_matches(
+    engine: sa.Engine, docs: list[dict], query: str, sort: str, thesaurus: bool
+) -> None:
+    try:
+        compile_query(query)
+    except QueryError:
+        assume(False)
+    ids = store(engine, docs)
+    expected = matched_by_matcher(docs, ids, query, thesaurus)
+    found, count = all_pages(engine, query, sort, thesaurus)
+    assert len(found) == len(set(found)), ("a document on two pages", found)
+    assert set(found) == expected, (query, docs)
+    if count >= 0:
+        assert count == len(expected), (query, count, expected)
+    else:
+        assert -count >= len(expected)  # an upper bound
+
+
+# -- regressions ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def archive(engine: sa.Engine) -> Iterator[tuple[sa.Engine, dict[str, int]]]:
+    docs = {
+        "fr-pdf": {
+            "title": "Lettre d'information n°23",
+            "pages": [
+                "La mendicité forcée touche des enfants.",
+                "Les victimes exploitées sont rarement identifiées par les services.",
+            ],
+            "language": "fr",
+            "source": "onu-vienne",
+            "kind": "pdf",
+            "as_rows": True,
+        },
+        "en-html": {
+            "title": "Forced criminality in Serbia",
+            "pages": ["Victims of forced\ncriminality were trafficked to Belgrade by a network."],
+            "language": "en",
+            "source": "unodc",
+            "kind": "html",
+            "as_rows": True,
+        },
+        "en-split": {
+            "title": "Two pages",
+            "pages": ["The report is about forced", "labour and begging."],
+            "language": "en",
+            "source": "onu-vienne",
+            "kind": "pdf",
+            "as_rows": True,
+        },
+    }
+    ids = dict(zip(docs, store(engine, list(docs.values())), strict=True))
+    yield engine, ids
+
+
+def _ids(engine: sa.Engine, query: str, **options: object) -> set[int]:
+    with session_scope(engine) as session:
+        return {h.document_id for h in search(session, query, limit=50, **options).hits}  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        ("mendicité", {"fr-pdf"}),
+        ("mendicite", {"fr-pdf"}),
+        ("MENDICITÉ forcée", {"fr-pdf"}),
+        ("exploitées", {"fr-pdf"}),
+        ("identifiées", {"fr-pdf"}),
+        ('"mendicité forcée"', {"fr-pdf"}),
+        ('"forced criminality"', {"en-html"}),  # a phrase across a line break
+        ('"forced labour"', set()),  # across a page break: never a phrase
+        ("forced labour", {"en-split"}),  # both words, anywhere
+        ("victims NEAR/4 trafficked", {"en-html"}),  # of forced criminality were: 4 words
+        ("victims NEAR/3 trafficked", set()),
+        ("victimes NEAR/5 identifiées", {"fr-pdf"}),
+        ("forced lang:en", {"en-html", "en-split"}),
+        ("forced source:unodc", {"en-html"}),
+        ("forced kind:pdf", {"en-split"}),
+        ("forced NOT criminality", {"en-split"}),
+        ("serbia", {"en-html"}),  # only in the title: the title is searched on its own
+        ("serbia belgrade", set()),  # neither the text nor the title has both
+        ("traffick*", {"en-html"}),
+    ],
+)
+def test_regressions(archive: tuple[sa.Engine, dict[str, int]], query: str, expected: set) -> None:
+    engine, ids = archive
+    names = {v: k for k, v in ids.items()}
+    assert {names[i] for i in _ids(engine, query)} == expected
+
+
+def test_title_only_when_the_text_does_not_match(
+    archive: tuple[sa.Engine, dict[str, int]],
+) -> None:
+    engine, ids = archive
+    with session_scope(engine) as session:
+        (hit,) = search(session, "serbia").hits
+    assert hit.document_id == ids["en-html"] and hit.explanation["in"] == "title"
+
+
+def test_thesaurus_finds_the_french_phrase_and_says_why(
+    archive: tuple[sa.Engine, dict[str, int]],
+) -> None:
+    engine, ids = archive
+    assert _ids(engine, '"forced begging"') == set()
+    with session_scope(engine) as session:
+        (hit,) = search(session, '"forced begging"', thesaurus=True).hits
+    assert hit.document_id == ids["fr-pdf"]
+    (term,) = hit.explanation["terms"]
+    assert term["thesaurus"] == "forced begging" and term["pages"] == [1]
+    assert "«mendicité forcée»" in term["snippets"][0]["text"]
+
+
+def test_explanation_is_the_alerts(archive: tuple[sa.Engine, dict[str, int]]) -> None:
+    engine, ids = archive
+    with session_scope(engine) as session:
+        (hit,) = search(session, "victimes identifiées").hits
+        (document, explanation) = next(iter_matches(session, "victimes identifiées"))
+    assert hit.explanation == explanation and document.id == ids["fr-pdf"]
+    assert [t["term"] for t in explanation["terms"]] == ["victimes", "identifiées"]
+    assert explanation["terms"][1]["pages"] == [2]
+    assert "«identifiées»" in explanation["terms"][1]["snippets"][0]["text"]
+
+
+def test_pages_are_stable_and_counted(engine: sa.Engine) -> None:
+    docs = [
+        {
+            "title": f"Report {n}",
+            "pages": ["trafficking " * (1 + n % 4) + "in persons"],
+            "language": "en",
+            "source": "unodc",
+            "kind": "html",
+            "as_rows": False,
+        }
+        for n in range(23)
+    ]
+    ids = store(engine, docs)
+    for sort in ("relevance", "date"):
+        found, count = all_pages(engine, "trafficking", sort, False)
+        assert sorted(found) == sorted(ids) and count == 23
+    with session_scope(engine) as session:
+        first = search(session, "trafficking", limit=5)
+        # a new document while someone pages: the next page is neither shifted nor repeated
+        session.add(
+            Document(
+                content_sha256="f" * 64, source="unodc", url="http://x/new",
+                canonical_url="http://x/new", kind="html", size_bytes=1,
+                title="New", language="en", text="trafficking trafficking trafficking",
+            )
+        )  # fmt: skip
+        session.flush()
+        second = search(session, "trafficking", limit=5, cursor=first.next_cursor)
+        assert not {h.document_id for h in first.hits} & {h.document_id for h in second.hits}
+        scores = [h.score for h in first.hits + second.hits]
+        assert scores == sorted(scores, reverse=True)
+        assert match_count(session, prepare(session, "trafficking"))[0] == 24
+
+
+def test_invalid_queries_and_cursors_are_refused(engine: sa.Engine) -> None:
+    with session_scope(engine) as session:
+        with pytest.raises(QueryError, match="missing '\\)'"):
+            search(session, "(trafficking minors")
+        with pytest.raises(ValueError, match="not a cursor"):
+            search(session, "trafficking", cursor="bm90IGEgY3Vyc29y")
+        page = search(session, "trafficking", limit=1)
+        if page.next_cursor:
+            with pytest.raises(ValueError, match="not a cursor of a date search"):
+                search(session, "trafficking", cursor=page.next_cursor, sort="date")
+
+
+def test_hostile_query_text_is_data(engine: sa.Engine) -> None:
+    store(
+        engine,
+        [
+            {
+                "title": 'quote " and \' and \\ and ) NEAR',
+                "pages": ["it's a drop; table -- \" ' \\ *"],
+                "language": None,
+                "source": "unodc",
+                "kind": "html",
+                "as_rows": False,
+            }
+        ],
+    )
+    for query in ['"it\'s"', "it's", "drop*", '"table"', "it\\s", "drop; table", '"\\ drop"']:
+        assert len(_ids(engine, query)) == 1, query
+
+
+# -- the web page and the JSON API ---------------------------------------------------------------
+
+
+def test_web_search_says_what_is_wrong_and_pages_with_links(
+    engine: sa.Engine, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from config.settings import Settings
+    from worker.web import create_app
+
+    docs = [
+        {
+            "title": f"Rapport {n}",
+            "pages": ["La mendicité forcée <script>alert(1)</script> touche des enfants."],
+            "language": "fr",
+            "source": "onu-vienne",
+            "kind": "html",
+            "as_rows": False,
+        }
+        for n in range(5)
+    ]
+    ids = store(engine, docs)
+    settings = Settings(
+        data_dir=tmp_path_factory.mktemp("web"),
+        database_url=engine.url.render_as_string(hide_password=False),
+    )
+    with TestClient(create_app(settings)) as web:
+        bad = web.get("/api/search", params={"q": "mendicité NEAR/500 forcée"})
+        assert bad.status_code == 422 and "NEAR/n needs a number" in bad.json()["detail"]
+        page = web.get("/", params={"q": '"mendicité forcée'})
+        assert page.status_code == 200
+        assert "invalid query: unterminated quote at position 1\n" in page.text
+        assert "^" in page.text  # the pointer, as `tipwatch subscribe` prints it
+
+        first = web.get("/api/search", params={"q": "mendicite", "limit": 2})
+        assert first.status_code == 200, first.text
+        assert first.headers["X-Total-Count"] == "5"
+        assert first.headers["X-Total-Count-Exact"] == "true"
+        rows = first.json()
+        assert len(rows) == 2 and all(r["explanation"]["terms"] for r in rows)
+        assert "«mendicité»" in rows[0]["snippet"]
+        seen = [r["id"] for r in rows]
+        link = first.headers["Link"]
+        while link:
+            url = link[1 : link.index(">")]
+            following = web.get(url)
+            seen += [r["id"] for r in following.json()]
+            link = following.headers.get("Link", "")
+        assert sorted(seen) == sorted(ids)
+
+        html = web.get("/", params={"q": "mendicité", "limit": 2})
+        assert "<mark>«mendicité»</mark>" in html.text and "<script>alert" not in html.text
+        assert "5 documents match" in html.text and "after=" in html.text
+        assert web.get("/", params={"q": "x", "after": "garbage"}).status_code == 200
+        assert "not a cursor" in web.get("/", params={"q": "x", "after": "garbage"}).text
