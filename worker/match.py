@@ -327,10 +327,12 @@ class IndexedText:
         ).strip()
 
 
-def marked_html(snippet: str) -> Markup:
+def marked_html(snippet: str, *, keep_quotes: bool = True) -> Markup:
     """A snippet's «matched» words inside ``<mark>``, everything else escaped (site text is
-    data). The marks stay inside the tag: a plain-text view derived from the HTML keeps them."""
-    return Markup(re.sub(r"«(.*?)»", r"<mark>«\1»</mark>", str(escape(snippet))))
+    data). Emails keep the «» inside the tag, so the plain-text part derived from the HTML
+    still shows what matched; a web page drops them (the highlight says it)."""
+    inner = r"«\1»" if keep_quotes else r"\1"
+    return Markup(re.sub(r"«(.*?)»", rf"<mark>{inner}</mark>", str(escape(snippet))))
 
 
 def _spaced(text: str) -> str:

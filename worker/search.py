@@ -129,7 +129,8 @@ class SearchHit:
 
     @property
     def snippet_html(self) -> Markup:
-        return marked_html(self.snippet)
+        """The snippet for a web page: matched words highlighted, site text escaped."""
+        return marked_html(self.snippet, keep_quotes=False)
 
 
 @dataclass

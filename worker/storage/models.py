@@ -20,6 +20,7 @@ from sqlalchemy import (
     inspect,
     select,
 )
+from sqlalchemy import text as sql_text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import DeclarativeBase, Mapped, Mapper, mapped_column, relationship
 
@@ -116,6 +117,15 @@ class Document(Base):
     """One archived content version: identified by the sha256 of its original bytes."""
 
     __tablename__ = "document"
+    __table_args__ = (
+        # the few documents whose index is partial: every search reads them (see textsearch)
+        Index(
+            "ix_document_fts_partial",
+            "id",
+            postgresql_where=sql_text("fts_partial"),
+            sqlite_where=sql_text("fts_partial"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     content_sha256: Mapped[str] = mapped_column(String(64), unique=True)

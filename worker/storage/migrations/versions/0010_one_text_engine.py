@@ -29,6 +29,7 @@ FTS_COLUMNS = TEXT_COLUMNS[:4]
 # folded already), and "_" inside a word as Python's \w has it.
 FTS_TOKENIZE = "unicode61 remove_diacritics 0 tokenchars '_'"
 PG_VECTOR = "array_to_tsvector(string_to_array(fts_lexemes, ' '))"
+PARTIAL_INDEX = "ix_document_fts_partial"
 _BATCH = 200  # documents read at a time: a document can be a 500-page report
 
 
@@ -112,6 +113,14 @@ def upgrade() -> None:
         batch.add_column(sa.Column("fts_version", sa.Integer(), nullable=False, server_default="0"))
         batch.drop_column("stems")
     _index_existing_rows()
+    # The few documents whose index is partial are candidates of every search: found by index.
+    op.create_index(
+        PARTIAL_INDEX,
+        "document",
+        ["id"],
+        postgresql_where=sa.text("fts_partial"),
+        sqlite_where=sa.text("fts_partial"),
+    )
     if sqlite:
         for statement in sqlite_index_statements():
             op.execute(statement)
@@ -140,6 +149,7 @@ def downgrade() -> None:
     else:
         op.execute("DROP INDEX IF EXISTS document_fts_idx")
         op.execute("ALTER TABLE document DROP COLUMN IF EXISTS fts_vector")
+    op.drop_index(PARTIAL_INDEX, "document")
     with op.batch_alter_table("document") as batch:
         batch.add_column(sa.Column("stems", sa.Text(), nullable=False, server_default=""))
         for name in (*TEXT_COLUMNS, "fts_partial", "fts_version"):
