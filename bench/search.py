@@ -19,27 +19,24 @@ document, and must be exactly the engine's (its count too, where it says it is e
 from __future__ import annotations
 
 import hashlib
-import os
 import random
 import statistics
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
 from bench import previous_search
+from tests.databases import PG_ADMIN, throwaway_database
 from tests.replica import texts
 from worker.match import DocumentMeta, IndexedText, compile_query, explain_document
 from worker.search import iter_matches, match_count, prepare, search
-from worker.storage.db import dispose_engines, get_engine, session_scope
+from worker.storage.db import get_engine, session_scope
 from worker.storage.models import Document
 
-PG_ADMIN = os.environ.get("TIPWATCH_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 TARGET_MS = 10.0  # issue 15: median search (top 20 with snippets) at 10,000 documents
 
 # (kind, query, naive LIKE patterns (every one must occur), the previous engine can run it)
@@ -82,31 +79,6 @@ def documents(count: int) -> Iterator[Document]:
             language=language,
             page_count=1,
         )
-
-
-@contextmanager
-def database(dialect: str, tmp: Path) -> Iterator[str | None]:
-    """A fresh database URL, or None when PostgreSQL is unreachable."""
-    if dialect == "sqlite":
-        yield f"sqlite:///{tmp / f'search-{uuid.uuid4().hex[:6]}.db'}"
-        dispose_engines()
-        return
-    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    name = f"tipwatch_bench_{uuid.uuid4().hex[:10]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except sa.exc.OperationalError:
-        admin.dispose()
-        yield None
-        return
-    try:
-        yield PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        dispose_engines()
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def _naive(session: sa.orm.Session, patterns: tuple[str, ...]) -> list[int]:
@@ -239,7 +211,7 @@ def run(smoke: bool = False) -> str:
     with tempfile.TemporaryDirectory(prefix="bench-search-") as tmp:
         for count, repeat in sizes:
             for dialect in ("sqlite", "postgresql"):
-                with database(dialect, Path(tmp)) as url:
+                with throwaway_database(dialect, Path(tmp), "tipwatch_bench") as url:
                     if url is not None:
                         results[(dialect, count)] = measure(url, count, repeat)
     assert any(d == "sqlite" for d, _ in results)

@@ -34,6 +34,7 @@ from tests.conftest import (
     redis_available,
     redis_db_url,
 )
+from tests.databases import PG_ADMIN, pg_available
 from tests.test_celery_e2e import (
     assert_dubrovnik_archived_once,
     assert_dubrovnik_email,
@@ -43,14 +44,13 @@ from tests.test_celery_e2e import (
     subscribe_dubrovnik,
     wait_until,
 )
-from tests.test_storage import PG_ADMIN, _pg_available
 
 REDIS_URL = redis_db_url(11)
 TASK_TIMEOUT = 240
 
 pytestmark = [
     pytest.mark.skipif(not redis_available(REDIS_URL), reason=f"no Redis at {REDIS_URL}"),
-    pytest.mark.skipif(not _pg_available(), reason=f"no PostgreSQL at {PG_ADMIN}"),
+    pytest.mark.skipif(not pg_available(), reason=f"no PostgreSQL at {PG_ADMIN}"),
 ]
 
 

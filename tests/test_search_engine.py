@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from tests.test_storage import PG_ADMIN, _pg_available
+from tests.databases import database_for_test
 from worker.match import DocumentMeta, IndexedText, QueryError, compile_query, explain_document
 from worker.search import iter_matches, match_count, prepare, search
 from worker.storage.db import dispose_engines, get_engine, session_scope
@@ -107,25 +107,8 @@ def queries(draw: st.DrawFn, depth: int = 0) -> str:
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator:
-    if request.param == "sqlite":
-        yield get_engine(f"sqlite:///{tmp_path_factory.mktemp('engine') / 'search.db'}")
-        dispose_engines()
-        return
-    if not _pg_available():
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN}")
-        pytest.skip(f"PostgreSQL is not reachable at {PG_ADMIN}")
-    name = f"tipwatch_search_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield get_engine(PG_ADMIN.rsplit("/", 1)[0] + f"/{name}")
-    finally:
-        dispose_engines()
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with database_for_test(request.param, tmp_path_factory.mktemp("engine")) as url:
+        yield get_engine(url)
 
 
 def store(engine: sa.Engine, docs: list[dict]) -> list[int]:

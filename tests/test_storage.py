@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +13,7 @@ from alembic.migration import MigrationContext
 
 from tests.archive_site import MiniSite, mini_tipwatch
 from tests.conftest import Replica, Tipwatch, make_env
+from tests.databases import database_for_test, pg_available
 from worker.search import QueryError
 from worker.search import search as search_page
 from worker.storage.db import dispose_engines, get_engine, head_revision, session_scope
@@ -27,39 +26,14 @@ def search(session: sa.orm.Session, query: str, filters: DocumentFilter | None =
     return search_page(session, query, filters=filters, limit=50).hits
 
 
-PG_ADMIN = os.environ.get("TIPWATCH_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-
-
-def _pg_available() -> bool:
-    try:
-        with sa.create_engine(PG_ADMIN).connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-        return True
-    except sa.exc.OperationalError:
-        return False
+# Kept importable from here for the tests that share them.
+_pg_available = pg_available
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'test.db'}"
-        dispose_engines()
-        return
-    if not _pg_available():
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN}")
-        pytest.skip(f"PostgreSQL is not reachable at {PG_ADMIN}")
-    name = f"tipwatch_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        dispose_engines()
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with database_for_test(request.param, tmp_path) as url:
+        yield url
 
 
 def test_migrations_create_exactly_the_models(database_url: str) -> None:
