@@ -173,11 +173,20 @@ class MatrixBot:
         )
         self.token = settings.matrix_token.get_secret_value() if settings.matrix_token else None
         remember_secrets(self.password, self.token)
-        self.client = ClientAPI(base_url=settings.matrix_homeserver, token=self.token or "")
+        self._client: ClientAPI | None = None  # made in the event loop (aiohttp needs it)
         self.me = ""
         self.next_batch: str | None = None
 
     # -- life cycle ---------------------------------------------------------------------------
+
+    @property
+    def client(self) -> ClientAPI:
+        if self._client is None:
+            assert self.settings.matrix_homeserver is not None
+            self._client = ClientAPI(
+                base_url=self.settings.matrix_homeserver, token=self.token or ""
+            )
+        return self._client
 
     async def login(self) -> str:
         """Log in (by token, or by password as the device it used before); returns its id."""
