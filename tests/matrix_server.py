@@ -366,6 +366,10 @@ class Homeserver:
         path = f"/_matrix/client/v3/rooms/{quote(room, safe='')}/invite"
         self._request("POST", path, by, json={"user_id": self.user_id(user)})
 
+    def kick(self, room: str, user: str, by: str = READER_USER) -> None:
+        path = f"/_matrix/client/v3/rooms/{quote(room, safe='')}/kick"
+        self._request("POST", path, by, json={"user_id": self.user_id(user)})
+
     def say(self, room: str, body: str, user: str = READER_USER) -> str:
         """Send a plain text message; returns its event id."""
         txn = secrets.token_hex(8)

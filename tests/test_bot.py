@@ -154,7 +154,15 @@ def test_a_room_subscribes_gets_its_alert_and_unsubscribes(
         )
         assert answer.startswith("This room has no subscriptions"), answer
         assert ask(homeserver, room, "!list").startswith("This room has no subscriptions")
+        assert ask(homeserver, room, "!subscribe trafficking").startswith("Subscribed #")
         time.sleep(QUIET)
+        # Removed from the room: the room is forgotten, its subscriptions paused.
+        homeserver.kick(room, BOT_USER)
+        wait_until(
+            lambda: "subscriptions are paused" in (tmp_path / "bot-again.log").read_text(),
+            30,
+            "the bot to notice",
+        )
     after = replies(homeserver, room)
     assert all(len(bodies) == 1 for bodies in after.values()), after
     assert {e: b for e, b in after.items() if e in before} == before
@@ -163,11 +171,14 @@ def test_a_room_subscribes_gets_its_alert_and_unsubscribes(
     with session_scope(engine) as session:
         rooms = list(session.scalars(select(MatrixRoom.room_id)))
         commands = list(session.scalars(select(MatrixCommand)))
-    assert rooms == [room]
+        (kept,) = session.scalars(select(Subscription)).all()
+    assert rooms == [] and kept.owner == room and not kept.active
     assert {c.event_id for c in commands} == set(after)
     assert all(c.answered_at is not None for c in commands)
     text = log.read_text()
     assert homeserver.bot_password not in text and "joined" in text
+    for args in (("alerts", "--json"), ("subscriptions", "--json"), ("status", "--json")):
+        assert homeserver.bot_password not in chat.run(*args).stdout
 
 
 def test_the_operator_switches_hold(chat: Tipwatch, homeserver: Homeserver, tmp_path: Path) -> None:
@@ -197,3 +208,71 @@ def test_bot_without_settings_says_what_is_missing(tmp_path: Path) -> None:
     result = tipwatch.run("bot", check=False)
     assert result.returncode == 2
     assert "TIPWATCH_MATRIX_HOMESERVER" in result.stderr, result.stderr
+
+
+# -- reading sync responses (no homeserver) ---------------------------------------------------
+
+ME = "@tipwatch:localhost"
+
+
+def message(body: str, sender: str = "@analyst:localhost", ts: int = 2000, **content: Any) -> dict:
+    return {
+        "type": "m.room.message",
+        "event_id": f"$e{ts}",
+        "sender": sender,
+        "origin_server_ts": ts,
+        "content": {"msgtype": "m.text", "body": body, **content},
+    }
+
+
+def test_only_new_plain_messages_of_others_are_commands() -> None:
+    from worker.bot.matrix import command_body
+
+    assert command_body(message("!list"), ME, joined_ms=1000) == "!list"
+    ignored = [
+        message("hello"),  # not a command
+        message("!list", sender=ME),  # its own
+        message("!list", ts=999),  # before it joined: history
+        message("!list", msgtype="m.notice"),  # another bot
+        message("!list", **{"m.relates_to": {"rel_type": "m.replace", "event_id": "$x"}}),
+        {**message("!list"), "type": "m.room.encrypted"},
+        {**message("!list"), "origin_server_ts": "soon"},
+    ]
+    for event in ignored:
+        assert command_body(event, ME, joined_ms=1000) is None, event
+
+
+def test_invitations_and_their_servers() -> None:
+    from worker.bot.commands import Reply
+    from worker.bot.matrix import Invite, invite_allowed, invites, left, reply_content
+
+    sync = {
+        "rooms": {
+            "invite": {
+                "!a": {
+                    "invite_state": {
+                        "events": [
+                            {"type": "m.room.name", "state_key": "", "content": {"name": "x"}},
+                            {
+                                "type": "m.room.member",
+                                "state_key": ME,
+                                "sender": "@ana:Example.org",
+                                "content": {"membership": "invite"},
+                            },
+                        ]
+                    }
+                }
+            },
+            "leave": {"!b": {}},
+        }
+    }
+    assert invites(sync, ME) == [Invite("!a", "@ana:Example.org")]
+    assert left(sync) == ["!b"] and invites({}, ME) == [] and left({}) == []
+    assert invite_allowed("@ana:Example.org", [])
+    assert invite_allowed("@ana:Example.org", ["example.org"])
+    assert not invite_allowed("@eve:evil.example", ["example.org"])
+    assert not invite_allowed(None, ["example.org"])
+    content = reply_content(Reply.of("@room <b>"), "$cmd")
+    assert content["msgtype"] == "m.notice" and content["m.mentions"] == {}
+    assert content["formatted_body"] == "@room &lt;b&gt;"
+    assert content["m.relates_to"] == {"m.in_reply_to": {"event_id": "$cmd"}}
