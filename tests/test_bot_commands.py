@@ -216,3 +216,45 @@ def test_room_alerts_go_to_the_room_or_say_why_not(engine: Engine, archive: Tipw
         alert = session.get(Alert, alert_id)
         assert alert is not None and alert.sent_at is None
         assert "the Matrix bot is not configured" in (alert.last_error or "")
+
+
+def test_a_failing_command_is_answered_once_with_an_apology(
+    engine: Engine, archive: Tipwatch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A command that raises (a fault injected here) is recorded with an apology, so that a
+    restart replaying the same event neither retries it nor stays silent."""
+    import asyncio
+
+    from pydantic import SecretStr
+
+    from worker.bot import matrix
+    from worker.storage.models import MatrixCommand
+
+    settings = archive.settings().model_copy(
+        update={
+            "matrix_homeserver": "http://127.0.0.1:9",
+            "matrix_user": "tipwatch",
+            "matrix_password": SecretStr("secret-pw"),
+        }
+    )
+    bot = matrix.MatrixBot(settings, engine)
+    sends: list[int] = []
+
+    async def send_owed() -> None:
+        sends.append(1)
+
+    def broken(*args: object) -> Reply:
+        raise RuntimeError("the disk is on fire")
+
+    monkeypatch.setattr(bot, "send_owed", send_owed)
+    monkeypatch.setattr(matrix, "handle", broken)
+    for _ in range(2):  # the second time: a replayed event
+        asyncio.run(bot.answer(ROOM, "$failing", "@analyst:localhost", "!subscribe x"))
+    with session_scope(engine) as session:
+        (command,) = session.scalars(
+            select(MatrixCommand).where(MatrixCommand.event_id == "$failing")
+        ).all()
+        assert command.reply_text.startswith("Sorry, that command failed")
+        assert command.answered_at is None  # send_owed (faked here) sends and marks it
+    assert sends == [1]
+    assert room_subscriptions(engine) == []

@@ -33,6 +33,7 @@ from mautrix.types import EventType, FilterID, RoomID, SyncToken, UserID
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from config.settings import ConfigError, Settings
 from worker.bot.commands import CHANNEL, Policy, Reply, handle, parse
@@ -57,6 +58,7 @@ SYNC_FILTER = {
         "account_data": {"types": []},
     },
 }
+FAILED = Reply.of("Sorry, that command failed; the operator can see why in the bot's log.")
 GREETING = Reply.of("TIP Watch is here: !help lists what it can do for this room.")
 
 
@@ -348,28 +350,41 @@ class MatrixBot:
                 room.joined_at = datetime.fromtimestamp(joined_ms / 1000, UTC)
 
     async def answer(self, room_id: str, event_id: str, sender: str, body: str) -> None:
-        """Carry out one command and answer it, once per event id."""
+        """Carry out one command and answer it, once per event id. A command that fails is
+        answered with an apology and recorded all the same: replayed, it would fail again."""
+        word = body.split(maxsplit=1)[0][:30]
+
+        def record(session: Session, reply: Reply) -> None:
+            session.add(
+                MatrixCommand(
+                    event_id=event_id,
+                    room_id=room_id,
+                    sender=sender,
+                    reply_text=reply.text,
+                    reply_html=reply.html,
+                )
+            )
+            session.flush()  # a second bot process that took it first: IntegrityError
+
         try:
             with session_scope(self.engine) as session:
-                if session.scalar(
-                    select(MatrixCommand.id).where(MatrixCommand.event_id == event_id)
-                ):
+                taken = select(MatrixCommand.id).where(MatrixCommand.event_id == event_id)
+                if session.scalar(taken) is not None:
                     return
                 reply = handle(session, room_id, body, self.policy)
                 if reply is None:
                     return
-                session.add(
-                    MatrixCommand(
-                        event_id=event_id,
-                        room_id=room_id,
-                        sender=sender,
-                        reply_text=reply.text,
-                        reply_html=reply.html,
-                    )
-                )
+                record(session, reply)
         except IntegrityError:
-            return  # another bot process took this command
-        log.info("command %s in %s from %s", body.split(maxsplit=1)[0][:30], room_id, sender)
+            return
+        except Exception:  # the command's own failure (its changes are rolled back)
+            log.exception("command %s in %s from %s failed", word, room_id, sender)
+            try:
+                with session_scope(self.engine) as session:
+                    record(session, FAILED)
+            except IntegrityError:
+                return
+        log.info("command %s in %s from %s", word, room_id, sender)
         await self.send_owed()
 
     async def send_owed(self) -> None:
