@@ -203,6 +203,19 @@ def test_the_operator_switches_hold(chat: Tipwatch, homeserver: Homeserver, tmp_
         assert not replies(homeserver, room)
 
 
+def test_a_refused_login_ends_the_bot_with_the_reason(
+    chat: Tipwatch, homeserver: Homeserver
+) -> None:
+    wrong = "not-the-password-at-all"
+    result = Tipwatch(chat.data_dir, {**chat.env, "TIPWATCH_MATRIX_PASSWORD": wrong}).run(
+        "bot", check=False
+    )
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert f"cannot log in to {homeserver.base_url}" in result.stderr, result.stderr
+    assert wrong not in result.stdout + result.stderr
+    assert "Unclosed" not in result.stderr  # its HTTP session was closed
+
+
 def test_bot_without_settings_says_what_is_missing(tmp_path: Path) -> None:
     tipwatch = Tipwatch(tmp_path / "data", make_env(tmp_path / "data", None))
     result = tipwatch.run("bot", check=False)

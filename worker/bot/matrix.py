@@ -226,11 +226,11 @@ class MatrixBot:
     async def run(self, stop: asyncio.Event) -> None:
         """Sync and answer until ``stop`` is set; network failures are retried with a growing
         delay, a refused login or token ends the run (:class:`BotError`)."""
-        await self.login()
-        await self.send_owed()  # replies a crash left unsent
         backoff = 1.0
         ready = False
         try:
+            await self.login()
+            await self.send_owed()  # replies a crash left unsent
             while not stop.is_set():
                 syncing = asyncio.ensure_future(
                     self.client.sync(
