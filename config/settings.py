@@ -12,13 +12,13 @@ import re
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import soupsieve
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
 CONFIG_DIR = Path(__file__).resolve().parent
@@ -221,6 +221,48 @@ class Settings(BaseSettings):
     digest_weekday: int = Field(default=0, ge=0, le=6)  # weekly digests: 0 = Monday
     log_format: Literal["console", "json"] = "console"
     log_level: str = "INFO"
+
+    # -- the Matrix channel (issue 18): `tipwatch bot` answers commands in the rooms it is
+    # invited to, and their alerts are posted there by the same account --
+    matrix_homeserver: str | None = None  # its client-server API: https://matrix.example.org
+    matrix_user: str | None = None  # @tipwatch:example.org (or the localpart)
+    matrix_password: SecretStr | None = None
+    matrix_token: SecretStr | None = None  # an access token, instead of the password
+    self_service_matrix: bool = True  # false: the bot refuses new subscriptions
+    matrix_max_subscriptions: int = Field(default=10, ge=1)  # per room
+    # Accept invitations only from users of these servers (comma-separated); empty: anyone's.
+    matrix_invite_servers: Annotated[list[str], NoDecode] = []
+
+    @field_validator("matrix_invite_servers", mode="before")
+    @classmethod
+    def _server_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [s.strip().lower() for s in value.split(",") if s.strip()]
+        return value
+
+    @field_validator("matrix_homeserver")
+    @classmethod
+    def _homeserver_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+                raise ValueError("must be the homeserver's http(s)://host[:port] URL")
+            return value.rstrip("/")
+        return value
+
+    def matrix_problem(self) -> str | None:
+        """What the Matrix channel still needs before the bot can log in and its rooms'
+        alerts be posted (None: nothing)."""
+        missing = []
+        if not self.matrix_homeserver:
+            missing.append("TIPWATCH_MATRIX_HOMESERVER")
+        if not self.matrix_token and not self.matrix_password:
+            missing.append("TIPWATCH_MATRIX_PASSWORD (or TIPWATCH_MATRIX_TOKEN)")
+        elif not self.matrix_token and not self.matrix_user:
+            missing.append("TIPWATCH_MATRIX_USER")
+        if missing:
+            return f"the Matrix bot is not configured: set {' and '.join(missing)}"
+        return None
 
     @field_validator("log_level")
     @classmethod

@@ -24,8 +24,9 @@ from aiosmtpd.controller import Controller
 
 from tests.replica import Replica
 
-# Fixtures of the small archive site (mini_site, mini_web) for the archive and web tests.
-pytest_plugins = ["tests.archive_site"]
+# Fixtures of the small archive site (mini_site, mini_web) for the archive and web tests, and
+# the Matrix homeserver (homeserver) for the chat tests.
+pytest_plugins = ["tests.archive_site", "tests.matrix_server"]
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"

@@ -25,6 +25,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -342,3 +343,57 @@ class Homeserver:
 
     def bodies(self, room: str) -> list[str]:
         return [str(e.get("content", {}).get("body", "")) for e in self.messages(room)]
+
+    # -- as the reader: rooms of their own, invitations, messages ------------------------------
+
+    def reader_room(self, name: str, invite: tuple[str, ...] = ()) -> str:
+        """A private room created by the reader, inviting ``invite`` (user names). Returns its
+        room id."""
+        room_id: str = self._request(
+            "POST",
+            "/_matrix/client/v3/createRoom",
+            READER_USER,
+            json={
+                "preset": "private_chat",
+                "name": name,
+                "invite": [self.user_id(u) for u in invite],
+            },
+        )["room_id"]
+        self.rooms.append(room_id)
+        return room_id
+
+    def invite(self, room: str, user: str, by: str = READER_USER) -> None:
+        path = f"/_matrix/client/v3/rooms/{quote(room, safe='')}/invite"
+        self._request("POST", path, by, json={"user_id": self.user_id(user)})
+
+    def kick(self, room: str, user: str, by: str = READER_USER) -> None:
+        path = f"/_matrix/client/v3/rooms/{quote(room, safe='')}/kick"
+        self._request("POST", path, by, json={"user_id": self.user_id(user)})
+
+    def say(self, room: str, body: str, user: str = READER_USER) -> str:
+        """Send a plain text message; returns its event id."""
+        txn = secrets.token_hex(8)
+        path = f"/_matrix/client/v3/rooms/{quote(room, safe='')}/send/m.room.message/{txn}"
+        event_id: str = self._request("PUT", path, user, json={"msgtype": "m.text", "body": body})[
+            "event_id"
+        ]
+        return event_id
+
+    def membership(self, room: str, user: str) -> str | None:
+        """``invite``, ``join``, ``leave``… of ``user`` in ``room``, as the reader sees it."""
+        path = f"/_matrix/client/v3/rooms/{quote(room, safe='')}/members"
+        for event in self._request("GET", path, READER_USER).get("chunk", []):
+            if event.get("state_key") == self.user_id(user):
+                return str(event.get("content", {}).get("membership"))
+        return None
+
+
+@pytest.fixture(scope="session")
+def homeserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Homeserver]:
+    """One Synapse for the whole session (tests make rooms of their own)."""
+    python = require_synapse()
+    server = Homeserver.start(tmp_path_factory.mktemp("synapse"), python)
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -35,6 +35,8 @@ from tests.conftest import (
     redis_db_url,
 )
 from tests.databases import PG_ADMIN, pg_available
+from tests.matrix_server import BOT_USER, Homeserver
+from tests.test_bot import ask, invite_bot
 from tests.test_celery_e2e import (
     assert_dubrovnik_archived_once,
     assert_dubrovnik_email,
@@ -477,3 +479,25 @@ def test_hanging_source_times_out_while_another_completes(
     assert slow_report["status"] == "failed", slow_report
     assert "timeout" in json.dumps(slow_report).lower(), slow_report
     assert elapsed < 60, f"the hanging listing held the worker for {elapsed:.0f}s"
+
+
+def test_bot_service_natively(pg: PgDatabase, homeserver: Homeserver, tmp_path: Path) -> None:
+    """The ``bot`` service's exact command, on PostgreSQL: a room subscribes itself, and the
+    bot's memory (sync token, room, answered command) is in the database."""
+    base_env = make_env(
+        tmp_path / "unused",
+        None,
+        TIPWATCH_MATRIX_HOMESERVER=homeserver.base_url,
+        TIPWATCH_MATRIX_USER=BOT_USER,
+        TIPWATCH_MATRIX_PASSWORD=homeserver.bot_password,
+    )
+    stack = Stack(pg.url, tmp_path / "data", base_env)
+    assert stack.services["bot"]["profiles"] == ["matrix"]
+    with service(stack.command("bot"), stack.env, tmp_path / "bot.log", "ready in", timeout=90):
+        room = invite_bot(homeserver, "deployed")
+        answer = ask(homeserver, room, '!subscribe "forced criminality"')
+        assert answer.startswith("Subscribed #"), answer
+    assert pg.scalar("SELECT owner FROM subscription WHERE channel = 'matrix'") == room
+    assert pg.scalar("SELECT room_id FROM matrix_room") == room
+    assert pg.scalar("SELECT count(*) FROM matrix_command WHERE answered_at IS NOT NULL") == 1
+    assert pg.scalar("SELECT next_batch FROM matrix_sync") is not None

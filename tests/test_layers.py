@@ -25,6 +25,8 @@ PACKAGES = ("worker", "tasks", "config")
 # Prefixes match a module and its submodules; the longest matching prefix decides.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("entry points", ("worker.cli", "worker.web")),
+    # The Matrix bot: a long-running entry point of its own, below the CLI that starts it.
+    ("chat bot", ("worker.bot",)),
     ("celery tasks", ("tasks",)),
     # Process wiring: the process-wide settings and engines, queue status, the beat lock.
     # Above the stages, so a stage gets its settings and sessions passed in.

@@ -4,25 +4,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import Tipwatch
-from tests.matrix_server import SERVER_NAME, Homeserver, require_synapse
+from tests.matrix_server import SERVER_NAME, Homeserver
 
 QUERY = '"Global Report"'
-
-
-@pytest.fixture(scope="session")
-def homeserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Homeserver]:
-    python = require_synapse()
-    server = Homeserver.start(tmp_path_factory.mktemp("synapse"), python)
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -6,7 +6,8 @@
 * :func:`redact_text` — a text (apprise's log of a delivery, an alert's error) without the
   secrets of the given URLs.
 * :func:`redact_log` — any log text: credentials in URLs (``user:pass@``, ``?token=``, …) and
-  every secret :func:`remember`-ed by this process (the notification URLs being delivered).
+  every secret :func:`remember`-ed by this process (the notification URLs being delivered, the
+  Matrix bot's credentials).
   :mod:`worker.logs` applies it to every record its handlers write, third-party ones included.
 """
 
@@ -135,6 +136,15 @@ def remember(*urls: str) -> None:
     found: set[str] = set()
     for url in urls:
         found |= url_secrets(url, ask_apprise=True)
+    if found - _remembered:
+        with _remembered_lock:
+            _remembered.update(found)
+
+
+def remember_secrets(*values: str | None) -> None:
+    """Mask these raw secrets (the Matrix bot's password and token) in every log line this
+    process writes."""
+    found = {v for v in values if v and len(v) >= MIN_SECRET}
     if found - _remembered:
         with _remembered_lock:
             _remembered.update(found)

@@ -61,14 +61,43 @@ def with_idempotency_key(url: str, key: str) -> str:
     return urlunsplit(parts._replace(query=query))
 
 
+class EndpointError(Exception):
+    """A subscription's endpoints cannot be built (its channel is not configured): the alert
+    is not sent, and says why, until the operator fixes the settings."""
+
+
 def endpoints(subscription: Subscription, settings: Settings) -> list[str]:
     """The apprise URLs a subscription's alerts and digests go to, in a fixed order (an
     alert's ``deliveries`` are recorded by index into this list).
 
     The operator's subscriptions name them (``--notify``). A self-service subscription's are
     built here from its owner and the settings, so that no server credential is copied into
-    its row."""
+    its row. Raises :class:`EndpointError` when its channel is not configured."""
+    if subscription.channel == "matrix":
+        return [matrix_endpoint(subscription.owner or "", settings)]
     return list(subscription.notify_urls)
+
+
+def matrix_endpoint(room_id: str, settings: Settings) -> str:
+    """The apprise URL that posts in a Matrix room as the bot account (``matrixs://`` for an
+    https homeserver). A room id without a server part (room version 12) is sent as it is
+    (``hsreq=no``); a token goes in the query, where :func:`redact_url` masks it."""
+    problem = settings.matrix_problem()
+    if problem is not None:
+        raise EndpointError(f"matrix room {room_id}: {problem}")
+    assert settings.matrix_homeserver is not None
+    server = urlsplit(settings.matrix_homeserver)
+    scheme = "matrixs" if server.scheme == "https" else "matrix"
+    query = ["hsreq=no"] if ":" not in room_id else []
+    if settings.matrix_token is not None:
+        userinfo = ""
+        query.append(f"token={quote(settings.matrix_token.get_secret_value(), safe='')}")
+    else:
+        assert settings.matrix_user is not None and settings.matrix_password is not None
+        password = quote(settings.matrix_password.get_secret_value(), safe="")
+        userinfo = f"{quote(settings.matrix_user, safe='')}:{password}@"
+    path = quote(room_id, safe="!:")
+    return f"{scheme}://{userinfo}{server.netloc}/{path}" + (f"?{'&'.join(query)}" if query else "")
 
 
 def send(url: str, message: Message, key: str | None = None) -> SendResult:
@@ -207,10 +236,12 @@ def deliver_alert(engine: Engine, settings: Settings, alert_id: int) -> str:
     with session_scope(engine) as session:
         alert = session.get(Alert, alert_id)
         assert alert is not None
-        urls = endpoints(alert.subscription, settings)
+        try:
+            urls, errors = endpoints(alert.subscription, settings), []
+        except EndpointError as exc:  # retried, then parked dead, with the reason
+            urls, errors = [], [str(exc)]
         done = dict(alert.deliveries or {})
         message = render(alert, settings)
-    errors = []
     for index, url in enumerate(urls):
         if str(index) in done:
             continue

@@ -19,6 +19,7 @@ from sqlalchemy.orm import selectinload
 
 from config.settings import Settings
 from worker.alerts.deliver import (
+    EndpointError,
     claim_alerts,
     endpoints,
     failure,
@@ -122,7 +123,11 @@ def _send_one(engine: Engine, settings: Settings, subscription_id: int, now: dat
         return []
     outcomes = []
     errors: list[str] = []
-    for share in _owed(engine, settings, subscription_id, claimed):
+    try:
+        owed = _owed(engine, settings, subscription_id, claimed)
+    except EndpointError as exc:  # retried at the next slot, then parked dead, with the reason
+        owed, errors, outcomes = [], [str(exc)], ["failed"]
+    for share in owed:
         result = send(share.url, share.message, key=share.key)
         if result.ok:
             record_delivery(engine, share.alert_ids, share.index)  # before the next send

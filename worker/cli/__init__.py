@@ -5,7 +5,7 @@ registers its commands on the shared Typer app; ``--help`` lists them in import 
 """
 
 # isort: skip_file
-from worker.cli import poll, subscriptions, alerts, archive, admin, status
+from worker.cli import poll, subscriptions, alerts, archive, admin, status, bot
 from worker.cli.common import app
 
-__all__ = ["admin", "alerts", "app", "archive", "poll", "status", "subscriptions"]
+__all__ = ["admin", "alerts", "app", "archive", "bot", "poll", "status", "subscriptions"]

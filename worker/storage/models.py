@@ -325,3 +325,48 @@ class AlertDocument(Base):
 
     alert: Mapped[Alert] = relationship(back_populates="matches")
     document: Mapped[Document] = relationship()
+
+
+# -- the Matrix bot (issue 18) ---------------------------------------------------------------
+
+
+class MatrixSync(Base):
+    """Where the bot's sync stopped (``next_batch``) and the device it logs in as: a restart
+    resumes there, so commands sent while it was down are answered and old ones are not."""
+
+    __tablename__ = "matrix_sync"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(255), unique=True)  # the bot account
+    next_batch: Mapped[str | None] = mapped_column(Text)
+    device_id: Mapped[str | None] = mapped_column(String(255))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class MatrixRoom(Base):
+    """A room the bot joined because someone invited it: the only rooms it answers in.
+    Messages sent before ``joined_at`` (the room's history) are never taken as commands."""
+
+    __tablename__ = "matrix_room"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    room_id: Mapped[str] = mapped_column(String(255), unique=True)
+    joined_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    inviter: Mapped[str | None] = mapped_column(String(255))
+
+
+class MatrixCommand(Base):
+    """A command the bot took, by its event id: stored with its reply in the transaction that
+    carries out the command, so each is carried out and answered once across restarts
+    (``answered_at`` stays empty until the reply is accepted; a restart sends it then)."""
+
+    __tablename__ = "matrix_command"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(255), unique=True)
+    room_id: Mapped[str] = mapped_column(String(255), index=True)
+    sender: Mapped[str] = mapped_column(String(255))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    reply_text: Mapped[str] = mapped_column(Text, default="")
+    reply_html: Mapped[str] = mapped_column(Text, default="")
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
