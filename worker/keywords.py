@@ -42,7 +42,12 @@ _PAGE_BREAK = re.compile(r"\f|\n{2,}")
 # set between spaces ("Newsletter n°23 – March 2025", "Home | News").
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?;:,])\s+|\s+[–—|•·]\s+|\s*[«»“”\"()\[\]]\s*")
 
-FUNCTION_WORDS = frozenset(
+
+def _word_set(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+FUNCTION_WORDS = _word_set(
     """
     a an the and or but nor of to in on at by for from with without into onto upon about above
     below over under between among through during before after against within across along
@@ -59,16 +64,16 @@ FUNCTION_WORDS = frozenset(
     il elle ils elles on nous vous je tu se s c j m n t y ne pas plus moins tres aussi ainsi
     est sont etait etaient etre ete a ont avait avaient avoir fait faire peut peuvent doit
     tout tous toute toutes autre autres meme memes tel telle tels telles quel quelle quels
-    quelles lorsqu lorsque puisqu puisque jusqu jusque quoiqu afin comme si dont notamment
+    quelles lorsqu lorsque puisqu puisque jusqu jusque quoiqu afin comme si dont notamment aupres
     fins cadre sein titre faveur lieu egard regard matiere face demeure reste entretien
     purpose purposes terms behalf order respect regarding concerning remains interview
-    """.split()
+    """
 )
 # Elided forms, written with an apostrophe: "l'exploitation", "d'êtres", "qu'elle"
-ELISIONS = frozenset("l d j m n s t c qu jusqu lorsqu puisqu quoiqu presqu quelqu".split())
+ELISIONS = _word_set("l d j m n s t c qu jusqu lorsqu puisqu quoiqu presqu quelqu")
 # Words that are never a keyphrase on their own, however capitalised (page furniture, dates,
 # document types).
-GENERIC = frozenset(
+GENERIC = _word_set(
     """
     january february march april may june july august september october november december
     janvier fevrier mars avril mai juin juillet aout septembre octobre novembre decembre
@@ -79,7 +84,7 @@ GENERIC = frozenset(
     m mme dr international national regional european europeen europeenne europe ministry
     ministere office congress congres consortium quarterly trimestrielle trimestriel
     representation representative permanent permanente
-    """.split()
+    """
 )
 
 
@@ -145,7 +150,7 @@ def sentence_units(lines: Sequence[str]) -> list[str]:
 def _units(lines: Sequence[str]) -> list[tuple[str, bool]]:
     """The sentence units, each with whether it ends where a line wraps (no final
     punctuation): a phrase ending there may be cut short."""
-    units = []
+    units: list[tuple[str, bool]] = []
     for line in lines:
         parts = [u.strip() for u in _SENTENCE_BREAK.split(nfc(line)) if u and u.strip()]
         wrapped = line.rstrip()[-1:].isalnum()
@@ -220,6 +225,7 @@ class _Occurrences:
         """``words`` continued while one next word follows most of its occurrences that do
         not end a unit ("fight against human" → "… trafficking": a line wrap cut it); None
         when no clean end is reached within :data:`MAX_PHRASE_WORDS`."""
+        original = words
         while True:
             places = self.find(words)
             nexts = Counter(
@@ -227,19 +233,26 @@ class _Occurrences:
                 for u, i in places
                 if i + len(words) < len(self.units[u].folded)
             )
-            wraps = sum(
-                1
+            ends = [
+                self.units[u].wrapped
                 for u, i in places
-                if i + len(words) == len(self.units[u].folded) and self.units[u].wrapped
-            )
-            if wraps == len(places):
-                return None  # always at a line wrap: what follows is unknown
+                if i + len(words) == len(self.units[u].folded)
+            ]
+            if len(ends) == len(places) and all(ends):
+                break  # always at a line wrap: what follows is unknown
+            if ends and not all(ends):
+                return words  # it ends a sentence or clause somewhere: complete as it is
             word, n = nexts.most_common(1)[0] if nexts else ("", 0)
-            if not (n >= 0.75 * sum(nexts.values()) and (n >= 2 or (n and wraps))):
-                return None if _weak(words[-1]) else words
+            if not (n >= 0.75 * sum(nexts.values()) and (n >= 2 or (n and ends))):
+                if not _weak(words[-1]):
+                    return words
+                break
             if len(words) == MAX_PHRASE_WORDS:
-                return None
+                break
             words = [*words, word]
+        if words is original:
+            return None
+        return original if not _weak(original[-1]) else None
 
     def spelling(self, u: int, i: int, n: int) -> str:
         unit = self.units[u]
