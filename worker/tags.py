@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from worker.storage.filters import DocumentFilter
@@ -29,7 +29,7 @@ def tag_counts(
     """Every tag of the (filtered) archive with how many documents mention it and how many
     times in all, most documents first: the facets."""
     taxonomy = load_taxonomy()
-    stmt: Select[Any] = (
+    stmt: Any = (
         select(
             DocumentTag.tag,
             func.count(DocumentTag.document_id).label("documents"),
