@@ -269,12 +269,13 @@ def create_app(settings: Settings, blobs: BlobStore | None = None) -> FastAPI:
     @app.get("/api/tags")
     def api_tags(
         filters: DocumentFilter = Depends(document_filter),
-        kind: str | None = Query(None, pattern="^[a-z]+$"),
+        tag_kind: str | None = Query(None, pattern="^[a-z]+$"),
     ) -> list[dict[str, Any]]:
         """Tag facets: each concept tag of the (filtered) archive, with how many documents
-        mention it and how many times, most documents first."""
+        mention it and how many times, most documents first; ``tag_kind``: only tags of this
+        kind (form, victim, response, actor, country, region, topic)."""
         with session_scope(engine) as session:
-            return tag_counts(session, filters, kind)
+            return tag_counts(session, filters, tag_kind)
 
     @app.get("/api/documents/{document_id}")
     def api_document(document_id: DocumentId) -> dict[str, Any]:

@@ -483,12 +483,13 @@ def archive_verify(as_json: JsonOpt = False) -> None:
 
 @archive_app.command("tags")
 def archive_tags(
-    kind: Annotated[
+    tag_kind: Annotated[
         str | None,
         typer.Option(help="Only tags of this kind: form, victim, response, actor, country…"),
     ] = None,
     source: SourceOpt = None,
     language: LanguageOpt = None,
+    kind: KindOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """The concept tags of the archive (config/taxonomy.yaml), with how many documents mention
@@ -497,9 +498,9 @@ def archive_tags(
     from worker.tags import tag_counts
 
     settings = load_settings()
-    filters = _filters(source, language, None, None, None, None)
+    filters = _filters(source, language, kind, None, None, None)
     with session_scope(engine(settings)) as session:
-        rows = tag_counts(session, filters, kind)
+        rows = tag_counts(session, filters, tag_kind)
     if as_json:
         print_json(rows)
         return
