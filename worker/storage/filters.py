@@ -8,16 +8,18 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from worker.storage.models import Document, DocumentTag
 
 
 def has_tag(tag: str) -> ColumnElement[bool]:
     """The document mentions the taxonomy concept ``tag`` (an EXISTS on its tag index)."""
+    row = aliased(DocumentTag)  # a query of tags (the facets) may filter by tag too
     return (
-        select(DocumentTag.document_id)
-        .where(DocumentTag.document_id == Document.id, DocumentTag.tag == tag)
+        select(row.document_id)
+        .where(row.document_id == Document.id, row.tag == tag)
+        .correlate(Document)
         .exists()
     )
 
