@@ -67,6 +67,15 @@ FUNCTION_WORDS = _word_set(
     quelles lorsqu lorsque puisqu puisque jusqu jusque quoiqu afin comme si dont notamment aupres
     fins cadre sein titre faveur lieu egard regard matiere face demeure reste entretien
     purpose purposes terms behalf order respect regarding concerning remains interview
+    autour ici voici
+    """
+)
+# The function words a phrase may hold inside ("traite des êtres humains", "exploitation par le
+# travail", "Office on Drugs and Crime"); any other (a verb: "la France a réaffirmé") breaks it.
+CONNECTORS = _word_set(
+    """
+    of for in on and the to against with by from
+    de des du d l la le les en et a au aux par pour contre sur avec
     """
 )
 # Elided forms, written with an apostrophe: "l'exploitation", "d'êtres", "qu'elle"
@@ -254,6 +263,15 @@ class _Occurrences:
             return None
         return original if not _weak(original[-1]) else None
 
+    def clean_edges(self, u: int, i: int, n: int) -> bool:
+        """Whether the occurrence at ``i`` is bounded by a weak word, a break or a line wrap
+        on both sides: "human trafficking" in "against human trafficking in", never "Fight
+        against human" cut from "… human trafficking"."""
+        folded = self.units[u].folded
+        before = folded[i - 1] if i > 0 else None
+        after = folded[i + n] if i + n < len(folded) else None
+        return (before is None or _weak(before)) and (after is None or _weak(after))
+
     def spelling(self, u: int, i: int, n: int) -> str:
         unit = self.units[u]
         return unit.text[unit.spans[i][0] : unit.spans[i + n - 1][1]]
@@ -338,9 +356,13 @@ def extract_keywords(
         if all(w in GENERIC or _weak(w) for w in words):
             continue
         places = occurrences.find(words)
+        if len(words) > 1 and not any(occurrences.clean_edges(u, i, len(words)) for u, i in places):
+            continue  # a fragment of a longer phrase in every occurrence
+        if any(_weak(w) and w not in CONNECTORS for w in words[1:-1]):
+            continue  # a verb or an adverb inside: a clause, not a phrase
         spelling = _spelled(occurrences, places, len(words))
-        if spelling is None:
-            continue
+        if spelling is None or (language == "fr" and " a " in f" {spelling[1:-1]} "):
+            continue  # "a" unaccented inside a French phrase is the verb (à is the preposition)
         if len(words) == 1 and (
             len(words[0]) < 3
             or not (_is_acronym(spelling) or spelling[:1].isupper())
