@@ -34,6 +34,7 @@ from worker.text import WORD, fold, nfc
 COMPOUND = re.compile(r"\w+(?:[-‐]\w+)*")
 
 MAX_CHARS = 400_000  # YAKE is linear; a cap keeps a 500-page report from stalling a worker
+MAX_PLACES = 5_000  # occurrences of a phrase's first word examined (a word on every line)
 MAX_LINE_WORDS = 8  # longer lines are prose, never boilerplate within one document
 MAX_PHRASE_WORDS = 6  # a phrase cut by a line wrap is completed up to this length
 MAX_FURNITURE_WORDS = 14  # a site's recurring lines: menus, "Download the English version…"
@@ -167,6 +168,16 @@ def _units(lines: Sequence[str]) -> list[tuple[str, bool]]:
     return units
 
 
+def _capped(units: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
+    """The units within the first :data:`MAX_CHARS` characters: what YAKE reads."""
+    total = 0
+    for k, (unit, _) in enumerate(units):
+        total += len(unit) + 2
+        if total > MAX_CHARS:
+            return units[:k]
+    return units
+
+
 @lru_cache(maxsize=4)
 def _extractor(language: str) -> Any:
     import yake_rust
@@ -224,7 +235,7 @@ class _Occurrences:
         if not words:
             return []
         out = []
-        for u, i in self.by_word.get(words[0], []):
+        for u, i in self.by_word.get(words[0], [])[:MAX_PLACES]:
             folded = self.units[u].folded
             if folded[i : i + len(words)] == list(words):
                 out.append((u, i))
@@ -333,7 +344,7 @@ def extract_keywords(
     (:func:`furniture_lines`)."""
     pages = list(text) if not isinstance(text, str) else _PAGE_BREAK.split(text)
     language = language if language in ("en", "fr") else "en"
-    units = _units(main_lines(pages, furniture))
+    units = _capped(_units(main_lines(pages, furniture)))
     if not units:
         return []
     text = "\n".join(u.rstrip(".,;:") + "." for u, _ in units)
