@@ -6,4 +6,12 @@ a baseline measured in the same run, as a markdown table; ``smoke=True`` runs a 
 name here.
 """
 
-BENCHES: tuple[str, ...] = ("poll", "pdf_extract", "search", "memory", "matching", "e2e")
+BENCHES: tuple[str, ...] = (
+    "poll",
+    "pdf_extract",
+    "search",
+    "memory",
+    "matching",
+    "e2e",
+    "keywords",
+)

@@ -45,6 +45,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "worker.thesaurus",
             "worker.prefilter",
             "worker.keywords",
+            "worker.taxonomy",
+            "worker.tags",
             "worker.newsletter",
             "worker.publications",
         ),

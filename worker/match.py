@@ -79,23 +79,29 @@ class Work:
 
 @dataclass(frozen=True)
 class DocumentMeta:
-    """What ``source:``/``lang:``/``kind:`` filters and stemming need to know."""
+    """What ``source:``/``lang:``/``kind:``/``tag:`` filters and stemming need to know."""
 
     source: str | None = None
     language: str | None = None
     kind: str | None = None
+    tags: frozenset[str] = frozenset()  # the taxonomy concepts the document mentions
 
     def value(self, name: str) -> str | None:
         return {"sources": self.source, "languages": self.language, "kinds": self.kind}.get(name)
+
+    def has(self, name: str, value: str) -> bool:
+        """Whether the filter ``name:value`` holds (``tags``: one of the document's tags)."""
+        if name == "tags":
+            return value in self.tags
+        own = self.value(name)
+        return own is not None and own.casefold() == value
 
 
 def passes_filters(filters: Mapping[str, Any] | None, meta: DocumentMeta) -> bool:
     """Subscription.filters ({"sources", "languages", "kinds"}): every non-empty list must
     contain the document's value."""
     for name, allowed in (filters or {}).items():
-        if allowed and (meta.value(name) or "").casefold() not in {
-            str(a).casefold() for a in allowed
-        }:
+        if allowed and not any(meta.has(name, str(a).casefold()) for a in allowed):
             return False
     return True
 
@@ -480,8 +486,7 @@ def evaluate(
                 nears[node] = _near(node, find, index, work)  # modified by the callers)
             return nears[node]
         if isinstance(node, Field):
-            value = meta.value(node.name)
-            return {} if value is not None and value.casefold() == node.value else None
+            return {} if meta.has(node.name, node.value) else None
         if isinstance(node, Not):
             return {} if walk(node.child) is None else None
         witness: Witness = {}

@@ -2,7 +2,7 @@
 
 Grammar (loosest first): ``OR`` < ``AND`` (implied between terms) < ``NOT`` < ``NEAR/n`` <
 term, where a term is a word, a ``"quoted phrase"``, a ``prefix*``, a ``field:value`` filter
-(``source:``, ``lang:``, ``kind:``) or a parenthesised query. A term's words are folded by
+(``source:``, ``lang:``, ``kind:``, ``tag:``) or a parenthesised query. A term's words are folded by
 :func:`worker.text.term_words`; a bare word is stemmed when matched (:mod:`worker.match`), the
 words of a quoted phrase are not: ``"forced criminality"`` is those two words, folded, in
 that order, never "forced criminal".
@@ -16,7 +16,7 @@ from typing import Any
 
 from worker.text import term_words
 
-FIELDS = {"source": "sources", "lang": "languages", "kind": "kinds"}
+FIELDS = {"source": "sources", "lang": "languages", "kind": "kinds", "tag": "tags"}
 # What one query may cost is bounded when it is parsed (see ``worker.match`` for the bound on
 # the work per document that these limits make small). No query of the README comes close.
 MAX_QUERY_CHARS = 2000
@@ -77,9 +77,10 @@ class Near:
 
 @dataclass(frozen=True)
 class Field:
-    """A metadata filter written in the query: ``source:onu-vienne``, ``lang:fr``, ``kind:pdf``."""
+    """A metadata filter written in the query: ``source:onu-vienne``, ``lang:fr``, ``kind:pdf``,
+    ``tag:forced-criminality`` (a concept of the taxonomy the document mentions)."""
 
-    name: str  # sources | languages | kinds
+    name: str  # sources | languages | kinds | tags
     value: str
 
 
@@ -268,7 +269,7 @@ class _Parser:
         return Field(FIELDS[name], value)
 
 
-_EXAMPLES = {"source": "onu-vienne", "lang": "fr", "kind": "pdf"}
+_EXAMPLES = {"source": "onu-vienne", "lang": "fr", "kind": "pdf", "tag": "forced-labour"}
 
 
 def parse_query(query: str) -> Node:

@@ -1,7 +1,8 @@
 """Archive search that answers exactly what a subscription would match, and says why.
 
 A search is a subscription query (the whole language: words, phrases, prefixes, AND/OR/NOT,
-NEAR, ``source:``/``lang:``/``kind:``, the thesaurus). The database index only *narrows*: the
+NEAR, ``source:``/``lang:``/``kind:``/``tag:``, the thesaurus). The database index only
+*narrows*: the
 query is turned into a candidate test that every matching document passes
 (:func:`candidates`), and the matcher (:mod:`worker.match`) *decides* each candidate, in rank
 order, and explains it exactly as an alert would. Where the index can express the query
@@ -36,7 +37,7 @@ from worker.match import (
 from worker.query import And, Field, Near, Node, Not, Or, QueryError, Term
 from worker.storage import search as index
 from worker.storage.filters import DocumentFilter
-from worker.storage.models import Document, DocumentPage
+from worker.storage.models import Document, DocumentPage, DocumentTag
 from worker.storage.textsearch import INDEX_VERSION, page_tokens
 from worker.text import query_stems
 from worker.thesaurus import load_thesaurus
@@ -160,6 +161,17 @@ _COLUMNS = (
 )
 
 
+def _tags(session: Session, ids: Sequence[int]) -> dict[int, frozenset[str]]:
+    """The concept tags of each document, in one query (``tag:`` filters read them)."""
+    found: dict[int, set[str]] = {}
+    rows = session.execute(
+        select(DocumentTag.document_id, DocumentTag.tag).where(DocumentTag.document_id.in_(ids))
+    )
+    for document_id, tag in rows:
+        found.setdefault(document_id, set()).add(tag)
+    return {k: frozenset(v) for k, v in found.items()}
+
+
 def _load(session: Session, ids: Sequence[int]) -> dict[int, tuple[Document, list[str]]]:
     """Documents and their pages (the matcher's pages: page rows, else the whole text, which
     is only read then: a PDF's text repeats its pages)."""
@@ -210,8 +222,11 @@ def _stored(
     return IndexedText.build(pages, language)
 
 
-def meta_of(document: Document) -> DocumentMeta:
-    return DocumentMeta(document.source, document.language, document.kind)
+def meta_of(document: Document, tags: frozenset[str] | None = None) -> DocumentMeta:
+    """What filters read of a document; its tags from ``tags`` when read already."""
+    if tags is None:
+        tags = frozenset(t.tag for t in document.tags)
+    return DocumentMeta(document.source, document.language, document.kind, tags)
 
 
 def _verify(
@@ -219,12 +234,13 @@ def _verify(
 ) -> Iterator[tuple[index.Candidate, Document, dict[str, Any] | None]]:
     """The candidates of ``batch`` that match, in order, with their explanation."""
     loaded = _load(session, [c.id for c in batch])
+    tags = _tags(session, [c.id for c in batch])
     for candidate in batch:
         if candidate.id not in loaded:
             continue  # deleted meanwhile
         document, pages = loaded[candidate.id]
         text, title = document_index(document, pages)
-        meta = meta_of(document)
+        meta = meta_of(document, tags.get(document.id, frozenset()))
         if explain:
             explanation = explain_document(node, text, meta, title)
             if explanation is not None:

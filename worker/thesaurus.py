@@ -1,4 +1,5 @@
-"""The EN↔FR thesaurus (``config/thesaurus.yaml``): one query term finds its translations.
+"""The EN↔FR thesaurus: one query term finds its translations. Its entries are the concepts
+of the taxonomy (``config/taxonomy.yaml``, :mod:`worker.taxonomy`) that take part in it.
 
 A subscription that opts in (``--thesaurus``) has each of its words and phrases that is an
 entry of the thesaurus replaced by "the term OR any other phrase of the entry"; the phrases
@@ -16,9 +17,8 @@ from pathlib import Path
 import yaml
 
 from worker.query import And, Near, Node, Not, Or, Term
+from worker.taxonomy import DEFAULT_PATH, Taxonomy, parse_taxonomy
 from worker.text import LANGUAGES, stem, term_words
-
-DEFAULT_PATH = Path(__file__).resolve().parent.parent / "config" / "thesaurus.yaml"
 
 Key = tuple[str, ...]
 
@@ -53,6 +53,16 @@ class Thesaurus:
                     terms.append(Term(words, False, str(phrase)))
             entries.append(tuple(terms))
         return cls(tuple(entries), version)
+
+    @classmethod
+    def from_taxonomy(cls, taxonomy: Taxonomy) -> Thesaurus:
+        """One entry per concept that takes part in the thesaurus, its phrases in file order."""
+        entries = tuple(
+            tuple(Term(tuple(term_words(p)), False, p) for _, p in concept.phrases())
+            for concept in taxonomy.concepts
+            if concept.in_thesaurus
+        )
+        return cls(entries, taxonomy.version)
 
     @property
     def lookup(self) -> dict[Key, int]:
@@ -106,13 +116,18 @@ def _lookup(thesaurus: Thesaurus) -> dict[Key, int]:
 
 @lru_cache(maxsize=4)
 def _load(path: Path, mtime: float) -> Thesaurus:
+    """A taxonomy file (``concepts:``), or a plain thesaurus of ``entries:``."""
     raw = path.read_bytes()
+    data = yaml.safe_load(raw)
+    version = hashlib.sha256(raw).hexdigest()[:16]
+    if isinstance(data, dict) and "concepts" in data:
+        return Thesaurus.from_taxonomy(parse_taxonomy(data, version, str(path)))
     try:
-        return Thesaurus.from_mapping(yaml.safe_load(raw), hashlib.sha256(raw).hexdigest()[:16])
+        return Thesaurus.from_mapping(data, version)
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from exc
 
 
 def load_thesaurus(path: Path = DEFAULT_PATH) -> Thesaurus:
-    """The thesaurus file, parsed once per modification."""
+    """The thesaurus of the taxonomy file, parsed once per modification."""
     return _load(path, path.stat().st_mtime)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi import Path as PathParam
@@ -40,6 +40,7 @@ from worker.storage.repo import (
     get_document,
     list_alerts,
 )
+from worker.tags import document_tags, tag_counts
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = Jinja2Templates(directory=str(HERE / "templates"))
@@ -115,6 +116,7 @@ def document_filter(
     since: FilterText | None = None,
     until: FilterText | None = None,
     publication: FilterText | None = None,
+    tag: list[FilterText] = Query([]),
 ) -> DocumentFilter:
     """Filters from the query string; empty form fields mean "any"."""
     return DocumentFilter(
@@ -125,6 +127,7 @@ def document_filter(
         since=_optional_date(since, "since"),
         until=_optional_date(until, "until"),
         publication=_optional_int(publication, "publication"),
+        tags=[t.strip().casefold() for t in tag if t.strip()],
     )
 
 
@@ -189,6 +192,18 @@ def _results(
     return Results(rows, page.count, page.count_exact, page.next_cursor)
 
 
+FACETS = 30  # tags shown beside the results
+
+
+def _facet_url(request: Request, tag: str, selected: list[str]) -> str:
+    """This listing narrowed to ``tag`` too (or widened, when it is selected already): a link
+    on this site."""
+    tags = [t for t in selected if t != tag] if tag in selected else [*selected, tag]
+    params = [(k, v) for k, v in request.query_params.multi_items() if k not in ("tag", "after")]
+    query = "&".join(f"{quote(k)}={quote(v)}" for k, v in [*params, *(("tag", t) for t in tags)])
+    return f"{request.url.path}?{query}"
+
+
 def _load(session: Session, document_id: int) -> Document:
     try:
         return get_document(session, document_id)
@@ -251,10 +266,25 @@ def create_app(settings: Settings, blobs: BlobStore | None = None) -> FastAPI:
             response.headers["Link"] = f'<{following}>; rel="next"'
         return [{k: v for k, v in r.items() if k != "snippet_html"} for r in results.rows]
 
+    @app.get("/api/tags")
+    def api_tags(
+        filters: DocumentFilter = Depends(document_filter),
+        tag_kind: str | None = Query(None, pattern="^[a-z]+$"),
+    ) -> list[dict[str, Any]]:
+        """Tag facets: each concept tag of the (filtered) archive, with how many documents
+        mention it and how many times, most documents first; ``tag_kind``: only tags of this
+        kind (form, victim, response, actor, country, region, topic)."""
+        with session_scope(engine) as session:
+            return tag_counts(session, filters, tag_kind)
+
     @app.get("/api/documents/{document_id}")
     def api_document(document_id: DocumentId) -> dict[str, Any]:
         with session_scope(engine) as session:
-            return document_detail(session, _load(session, document_id), explanations=True)
+            document = _load(session, document_id)
+            return {
+                **document_detail(session, document, explanations=True),
+                "tags": document_tags(document),
+            }
 
     @app.get("/api/publications/{publication_id}")
     def api_publication(publication_id: DocumentId) -> dict[str, Any]:
@@ -282,6 +312,7 @@ def create_app(settings: Settings, blobs: BlobStore | None = None) -> FastAPI:
         with session_scope(engine) as session:
             results = _results(session, q, filters, limit, offset, after, sort, thesaurus)
             sources = sorted(document_counts(session))
+            facets = tag_counts(session, filters)[:FACETS]
         following = None
         if results.next_cursor:
             url = request.url.include_query_params(after=results.next_cursor)
@@ -298,6 +329,7 @@ def create_app(settings: Settings, blobs: BlobStore | None = None) -> FastAPI:
             "thesaurus": thesaurus,
             "next_url": following,
             "query_string": str(request.query_params),
+            "facets": [{**f, "url": _facet_url(request, f["tag"], filters.tags)} for f in facets],
         }
         # htmx asks for the results only, to swap them in place as the user types.
         template = "_results.html" if request.headers.get("HX-Request") else "index.html"
@@ -331,7 +363,9 @@ def create_app(settings: Settings, blobs: BlobStore | None = None) -> FastAPI:
     @app.get("/documents/{document_id}", response_class=HTMLResponse)
     def document_page(request: Request, document_id: DocumentId) -> Any:
         with session_scope(engine) as session:
-            detail = document_detail(session, _load(session, document_id), explanations=True)
+            document = _load(session, document_id)
+            detail = document_detail(session, document, explanations=True)
+            detail["tags"] = document_tags(document)
         return TEMPLATES.TemplateResponse(request, "document.html", {"doc": detail})
 
     @app.get("/documents/{document_id}/original")

@@ -45,7 +45,8 @@ def _indexes(document: Document, pages: list[str]) -> tuple[IndexedText, Indexed
 
 
 def _meta(document: Document) -> DocumentMeta:
-    return DocumentMeta(document.source, document.language, document.kind)
+    tags = frozenset(t.tag for t in document.tags)
+    return DocumentMeta(document.source, document.language, document.kind, tags)
 
 
 def match_document(

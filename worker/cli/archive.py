@@ -1,4 +1,5 @@
-"""``tipwatch archive …``: list, search, show, open, export and verify archived documents."""
+"""``tipwatch archive …``: list, search, show, open, export, verify, tag and reindex archived
+documents."""
 
 from __future__ import annotations
 
@@ -45,6 +46,18 @@ UntilOpt = Annotated[
     datetime | None,
     typer.Option(formats=["%Y-%m-%d"], help="Published (else fetched) on or before this date."),
 ]
+TagOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--tag",
+        "-t",
+        help="Only documents with this concept tag (repeatable: all).",
+    ),
+]
+CountryOpt = Annotated[
+    list[str] | None,
+    typer.Option("--country", help="Only documents that mention this country (a country tag)."),
+]
 
 
 def _filters(
@@ -55,10 +68,18 @@ def _filters(
     since: datetime | None,
     until: datetime | None,
     publication: int | None = None,
+    tag: list[str] | None = None,
+    country: list[str] | None = None,
 ) -> DocumentFilter:
     from worker.storage.filters import DocumentFilter
+    from worker.tags import check_tags
 
+    try:
+        tags = check_tags(tag or []) + check_tags(country or [], kind="country")
+    except ValueError as exc:
+        raise fail(str(exc), 2) from exc
     return DocumentFilter(
+        tags=tags,
         sources=list(source or []),
         language=language,
         kind=kind,
@@ -103,6 +124,8 @@ def archive_list(
     since: SinceOpt = None,
     until: UntilOpt = None,
     publication: PublicationOpt = None,
+    tag: TagOpt = None,
+    country: CountryOpt = None,
     limit: Annotated[int, typer.Option(help="At most this many documents.")] = 50,
     offset: Annotated[int, typer.Option(help="Skip this many (for paging).")] = 0,
     as_json: JsonOpt = False,
@@ -113,7 +136,7 @@ def archive_list(
     from worker.storage.repo import document_summary
 
     settings = load_settings()
-    filters = _filters(source, language, kind, issue, since, until, publication)
+    filters = _filters(source, language, kind, issue, since, until, publication, tag, country)
     with session_scope(engine(settings)) as session:
         rows = [document_summary(d) for d in list_filtered(session, filters, limit, offset)]
     if as_json:
@@ -157,7 +180,7 @@ def archive_search(
         str,
         typer.Argument(
             help='A subscription query: words, "a phrase", prefix*, AND/OR/NOT, NEAR/n, '
-            "source:/lang:/kind: (see README)."
+            "source:/lang:/kind:/tag: (see README)."
         ),
     ],
     source: SourceOpt = None,
@@ -166,6 +189,8 @@ def archive_search(
     issue: IssueOpt = None,
     since: SinceOpt = None,
     until: UntilOpt = None,
+    tag: TagOpt = None,
+    country: CountryOpt = None,
     thesaurus: ThesaurusOpt = False,
     sort: SortOpt = "relevance",
     after: Annotated[
@@ -181,7 +206,7 @@ def archive_search(
     from worker.storage.db import session_scope
 
     settings = load_settings()
-    filters = _filters(source, language, kind, issue, since, until)
+    filters = _filters(source, language, kind, issue, since, until, None, tag, country)
     try:
         with session_scope(engine(settings)) as session:
             page = search(
@@ -218,6 +243,8 @@ def archive_count(
     issue: IssueOpt = None,
     since: SinceOpt = None,
     until: UntilOpt = None,
+    tag: TagOpt = None,
+    country: CountryOpt = None,
     thesaurus: ThesaurusOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -227,7 +254,7 @@ def archive_count(
     from worker.storage.db import session_scope
 
     settings = load_settings()
-    filters = _filters(source, language, kind, issue, since, until)
+    filters = _filters(source, language, kind, issue, since, until, None, tag, country)
     try:
         with session_scope(engine(settings)) as session:
             count, exact = match_count(session, prepare(session, query, thesaurus), filters)
@@ -267,6 +294,7 @@ def archive_show(
         if row.get(key) not in (None, ""):
             table.add_row(key, str(row[key]))
     table.add_row("keywords", ", ".join(row["keywords"]))
+    table.add_row("tags", ", ".join(f"{t['tag']} ×{t['count']}" for t in row["tags"]))
     table.add_row("found on", "\n".join(row["found_on"]))
     if len(row["versions"]) > 1:
         table.add_row(
@@ -353,10 +381,13 @@ EXPORT_FIELDS = (
     "extract_status",
     "extract_error",
     "keywords",
+    "tags",
     "text",
 )
 # ``archive show`` prints keywords, links and text its own way below the metadata.
-SHOW_FIELDS = tuple(f for f in EXPORT_FIELDS if f not in ("id", "previous_id", "keywords", "text"))
+SHOW_FIELDS = tuple(
+    f for f in EXPORT_FIELDS if f not in ("id", "previous_id", "keywords", "tags", "text")
+)
 
 
 @archive_app.command("export")
@@ -371,8 +402,11 @@ def archive_export(
     issue: IssueOpt = None,
     since: SinceOpt = None,
     until: UntilOpt = None,
+    tag: TagOpt = None,
+    country: CountryOpt = None,
 ) -> None:
-    """Export documents with their text and keywords, one row at a time (any archive size)."""
+    """Export documents with their text, keywords and tags, one row at a time (any archive
+    size)."""
     from worker.storage.db import session_scope
     from worker.storage.filters import iter_filtered
     from worker.storage.repo import document_summary
@@ -380,7 +414,7 @@ def archive_export(
     if fmt not in ("jsonl", "csv"):
         raise fail(f"unknown format {fmt!r}: use jsonl or csv", 2)
     settings = load_settings()
-    filters = _filters(source, language, kind, issue, since, until)
+    filters = _filters(source, language, kind, issue, since, until, None, tag, country)
     stream: IO[str] = (
         open(output, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed below
         if output
@@ -396,10 +430,17 @@ def archive_export(
                 row = document_summary(document)
                 row["fetched_at"] = document.fetched_at.isoformat()
                 row["keywords"] = list(document.keywords or [])
+                row["tags"] = [t.tag for t in sorted(document.tags, key=lambda t: -t.count)]
                 row["text"] = document.text
                 row = {key: row.get(key) for key in EXPORT_FIELDS}
                 if writer:
-                    writer.writerow({**row, "keywords": "; ".join(row["keywords"])})
+                    writer.writerow(
+                        {
+                            **row,
+                            "keywords": "; ".join(row["keywords"]),
+                            "tags": "; ".join(row["tags"]),
+                        }
+                    )
                 else:
                     stream.write(json.dumps(row, ensure_ascii=False) + "\n")
                 count += 1
@@ -435,3 +476,72 @@ def archive_verify(as_json: JsonOpt = False) -> None:
         )
     if not report.ok:
         raise typer.Exit(1)
+
+
+# -- tags -------------------------------------------------------------------------------------
+
+
+@archive_app.command("tags")
+def archive_tags(
+    tag_kind: Annotated[
+        str | None,
+        typer.Option(help="Only tags of this kind: form, victim, response, actor, country…"),
+    ] = None,
+    source: SourceOpt = None,
+    language: LanguageOpt = None,
+    kind: KindOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The concept tags of the archive (config/taxonomy.yaml), with how many documents mention
+    each, most first."""
+    from worker.storage.db import session_scope
+    from worker.tags import tag_counts
+
+    settings = load_settings()
+    filters = _filters(source, language, kind, None, None, None)
+    with session_scope(engine(settings)) as session:
+        rows = tag_counts(session, filters, tag_kind)
+    if as_json:
+        print_json(rows)
+        return
+    table = Table(title=f"Tags ({len(rows)})")
+    for column in ("tag", "kind", "label", "documents", "mentions"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            row["tag"], row["kind"] or "", row["label"], str(row["documents"]), str(row["mentions"])
+        )
+    console.print(table)
+
+
+@archive_app.command("reindex")
+def archive_reindex(as_json: JsonOpt = False) -> None:
+    """Recompute the keyphrases and concept tags of every archived document (after the
+    extractor or config/taxonomy.yaml changes), with a progress bar."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from worker.extract.reindex import reindex_archive
+
+    settings = load_settings()
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        disable=as_json,
+    ) as bar:
+        task = bar.add_task("reindexing", total=None)
+
+        def advance(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        report = reindex_archive(engine(settings), advance)
+    if as_json:
+        print_json(report.as_dict())
+    else:
+        console.print(
+            f"{report.documents} documents reindexed: {report.tagged} tagged, "
+            f"{report.changed_keywords} with new keywords",
+            highlight=False,
+        )

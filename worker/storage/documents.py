@@ -89,6 +89,10 @@ def document_detail(
     pages, snippets) on request, since they can be long."""
     row = document_summary(document)
     row["keywords"] = list(document.keywords or [])
+    row["tags"] = [
+        {"tag": t.tag, "count": t.count}
+        for t in sorted(document.tags, key=lambda t: (-t.count, t.tag))
+    ]
     row["fetched_at"] = document.fetched_at.isoformat() if document.fetched_at else None
     row["http_headers"] = dict(document.http_headers or {})
     row["found_on"] = sorted({link.found_on or "" for link in document.links} - {""})

@@ -8,9 +8,20 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
-from worker.storage.models import Document
+from worker.storage.models import Document, DocumentTag
+
+
+def has_tag(tag: str) -> ColumnElement[bool]:
+    """The document mentions the taxonomy concept ``tag`` (an EXISTS on its tag index)."""
+    row = aliased(DocumentTag)  # a query of tags (the facets) may filter by tag too
+    return (
+        select(row.document_id)
+        .where(row.document_id == Document.id, row.tag == tag)
+        .correlate(Document)
+        .exists()
+    )
 
 
 @dataclass
@@ -25,6 +36,7 @@ class DocumentFilter:
     since: date | None = None
     until: date | None = None  # inclusive
     publication: int | None = None
+    tags: list[str] = field(default_factory=list)  # every one of these concepts (AND)
 
     def conditions(self) -> list[ColumnElement[bool]]:
         when = func.coalesce(Document.published_at, Document.fetched_at)
@@ -39,6 +51,7 @@ class DocumentFilter:
             conditions.append(Document.issue_number == self.issue)
         if self.publication is not None:
             conditions.append(Document.publication_id == self.publication)
+        conditions.extend(has_tag(tag) for tag in self.tags)
         if self.since:
             conditions.append(when >= datetime.combine(self.since, time.min, UTC))
         if self.until:
@@ -58,6 +71,7 @@ class DocumentFilter:
             "since": self.since.isoformat() if self.since else None,
             "until": self.until.isoformat() if self.until else None,
             "publication": self.publication,
+            "tag": self.tags,
         }
 
 

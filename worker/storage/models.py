@@ -181,6 +181,11 @@ class Document(Base):
         back_populates="document", cascade="all, delete-orphan"
     )
     publication: Mapped[Publication | None] = relationship(back_populates="documents")
+    tags: Mapped[list[DocumentTag]] = relationship(
+        back_populates="document",
+        order_by="(DocumentTag.count.desc(), DocumentTag.tag)",
+        cascade="all, delete-orphan",
+    )
 
 
 @event.listens_for(Document, "before_insert")
@@ -227,6 +232,22 @@ class DocumentPage(Base):
     text: Mapped[str] = mapped_column(Text, default="")
 
     document: Mapped[Document] = relationship(back_populates="pages")
+
+
+class DocumentTag(Base):
+    """A taxonomy concept a document mentions (``config/taxonomy.yaml``), and how often: what
+    ``tag:`` filters and the tag facets read. Written at extraction, rewritten by reindex."""
+
+    __tablename__ = "document_tag"
+    __table_args__ = (Index("ix_document_tag_tag", "tag", "document_id"),)
+
+    document_id: Mapped[int] = mapped_column(
+        ForeignKey("document.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(60), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=1)
+
+    document: Mapped[Document] = relationship(back_populates="tags")
 
 
 class DocumentLink(Base):

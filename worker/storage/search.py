@@ -41,7 +41,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from worker.storage.filters import DocumentFilter
+from worker.storage.filters import DocumentFilter, has_tag
 from worker.storage.models import Document
 from worker.storage.textsearch import COLUMN_PREFIXES
 
@@ -82,9 +82,9 @@ class Without:
 
 @dataclass(frozen=True)
 class FieldIs:
-    """A metadata filter of the query language (``source:``, ``lang:``, ``kind:``)."""
+    """A metadata filter of the query language (``source:``, ``lang:``, ``kind:``, ``tag:``)."""
 
-    name: str  # sources | languages | kinds
+    name: str  # sources | languages | kinds | tags
     value: str
 
 
@@ -231,6 +231,8 @@ class _Compiler:
         if expression is not None:
             return self.lookup(expression)
         if isinstance(node, FieldIs):
+            if node.name == "tags":
+                return has_tag(node.value)
             return func.lower(FIELD_COLUMNS[node.name]) == node.value
         if isinstance(node, Everything):
             return true()
@@ -425,5 +427,6 @@ __all__ = [
     "Without",
     "count_candidates",
     "fts_phrase_supported",
+    "has_tag",
     "iter_candidates",
 ]
