@@ -68,6 +68,10 @@ def endpoints(subscription: Subscription, settings: Settings) -> list[str]:
     The operator's subscriptions name them (``--notify``). A self-service subscription's are
     built here from its owner and the settings, so that no server credential is copied into
     its row."""
+    if subscription.channel == "email":  # self-service by email (issue 18)
+        from worker.email_channel import endpoint as email_endpoint
+
+        return [email_endpoint(subscription, settings)]
     return list(subscription.notify_urls)
 
 
