@@ -367,3 +367,23 @@ def test_self_service_switched_off(site_tipwatch: Tipwatch, smtp: SmtpServer) ->
         assert client.get("/confirm/abc").status_code == 404
         assert 'href="/subscribe"' not in client.get("/").text
     assert smtp.mailbox.messages == []
+
+
+def test_operator_lists_and_removes_self_service_subscriptions(
+    site_tipwatch: Tipwatch, web: TestClient, smtp: SmtpServer
+) -> None:
+    assert subscribe(web, "pending@example.org").status_code == 200
+    (row,) = site_tipwatch.json("subscriptions")
+    assert (row["channel"], row["owner"], row["confirmed"]) == (
+        "email", "pending@example.org", False
+    )  # fmt: skip
+    listing = site_tipwatch.run("subscriptions").stdout
+    assert "email: pending@example.org (awaiting confirmation)" in listing, listing
+    status = site_tipwatch.run("status").stdout
+    assert "email subscriptions awaiting confirmation: 1" in status, status
+    page = web.get("/status", headers=basic(*OPERATOR))
+    assert "awaiting confirmation: 1" in page.text
+    site_tipwatch.run("unsubscribe", row["name"])
+    assert site_tipwatch.json("subscriptions") == []
+    gone = web.get(confirmation_path(smtp))  # its confirmation link opens nothing now
+    assert gone.status_code == 404

@@ -22,7 +22,7 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -267,6 +267,10 @@ def router(settings: Settings, engine: Engine) -> tuple[APIRouter, Callable[...,
                     429, "Too many requests", "Too many subscriptions from here: try again later."
                 )
             session.add(SignupAttempt(client=client, created_at=now))
+            # what no limit counts any more goes
+            session.execute(
+                delete(SignupAttempt).where(SignupAttempt.created_at < now - timedelta(days=1))
+            )
 
         def refuse(field: str, text: str) -> Response:
             with session_scope(engine) as session:
