@@ -387,3 +387,26 @@ def test_operator_lists_and_removes_self_service_subscriptions(
     assert site_tipwatch.json("subscriptions") == []
     gone = web.get(confirmation_path(smtp))  # its confirmation link opens nothing now
     assert gone.status_code == 404
+
+
+def test_unsubscribe_page_asks_and_one_click_post_needs_no_cookie(
+    site_tipwatch: Tipwatch, web: TestClient, smtp: SmtpServer
+) -> None:
+    from worker.signing import unsubscribe_link
+
+    assert subscribe(web, "leaving@example.org").status_code == 200
+    (row,) = site_tipwatch.json("subscriptions")
+    url = unsubscribe_link(
+        site_tipwatch.settings().model_copy(update={"secret_key": SECRET}), row["id"]
+    )
+    path = url.removeprefix("http://tipwatch.test")
+    page = web.get(path)  # a link scanner's GET changes nothing
+    assert page.status_code == 200 and "<button" in page.text
+    assert len(site_tipwatch.json("subscriptions")) == 1
+    tampered = path[:-3] + ("aaa" if not path.endswith("aaa") else "bbb")
+    assert TestClient(web.app).post(tampered).status_code == 404
+    outside = TestClient(web.app)  # a mail client: no cookie, no CSRF token
+    done = outside.post(path, data={"List-Unsubscribe": "One-Click"})
+    assert done.status_code == 200 and "Unsubscribed" in done.text
+    assert site_tipwatch.json("subscriptions") == []
+    assert outside.post(path, data={"List-Unsubscribe": "One-Click"}).status_code == 200

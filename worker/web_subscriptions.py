@@ -49,6 +49,7 @@ from worker.storage.db import session_scope
 from worker.storage.models import SignupAttempt, Subscription
 from worker.storage.repo import document_counts
 from worker.subscriptions import SubscriptionError, SubscriptionRequest
+from worker.web_auth import trusted_proxy
 
 log = logging.getLogger(__name__)
 
@@ -102,13 +103,25 @@ def domain_allowed(settings: Settings, address: str) -> bool:
 
 def client_of(request: Request, settings: Settings) -> str:
     """The client's IP address; behind a trusted proxy, the one it forwarded for."""
-    from worker.web_auth import trusted_proxy
-
     host = request.client.host if request.client else "unknown"
     if trusted_proxy(host, settings):
         forwarded = request.headers.get("X-Forwarded-For", "").split(",")[-1].strip()
         return forwarded or host
     return host
+
+
+async def limited_body(request: Request) -> bytes:
+    """The request's body, refused (413) past MAX_FORM_BYTES before more of it is read."""
+    too_large = FormError(413, "Too large", "The form is larger than any subscription.")
+    declared = request.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > MAX_FORM_BYTES:
+        raise too_large
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            raise too_large
+    return body
 
 
 def install(app: FastAPI, settings: Settings, engine: Engine) -> None:
@@ -162,9 +175,7 @@ def router(settings: Settings, engine: Engine) -> tuple[APIRouter, Callable[...,
 
     async def form(request: Request) -> dict[str, list[str]]:
         """The posted form, after its size and CSRF token are checked."""
-        body = await request.body()
-        if len(body) > MAX_FORM_BYTES:
-            raise FormError(413, "Too large", "The form is larger than any subscription.")
+        body = await limited_body(request)
         kind = request.headers.get("Content-Type", "").split(";")[0].strip()
         if kind != "application/x-www-form-urlencoded":
             raise FormError(415, "Unsupported form", "Send the form from the page.")
@@ -449,8 +460,7 @@ def router(settings: Settings, engine: Engine) -> tuple[APIRouter, Callable[...,
         """RFC 8058 one-click: a POST from a mail client, no cookie, no CSRF token (the signed
         link is the proof); the page's own button posts here too."""
         subscription_id = subscription_of(signed)
-        if len(await request.body()) > MAX_FORM_BYTES:
-            raise FormError(413, "Too large", "An unsubscribe request is small.")
+        await limited_body(request)
         with session_scope(engine) as session:
             subscription = session.get(Subscription, subscription_id)
             if subscription is not None and subscription.channel == "email":
