@@ -221,6 +221,32 @@ class Settings(BaseSettings):
     digest_weekday: int = Field(default=0, ge=0, le=6)  # weekly digests: 0 = Monday
     log_format: Literal["console", "json"] = "console"
     log_level: str = "INFO"
+    # -- Email self-service and operator access (issue 18) --------------------------------
+    # The subscribe page (/subscribe) is off unless switched on; it needs MAIL_URL (an apprise
+    # mailto:// URL of the SMTP server, without `to=`) and SECRET_KEY (signs every link).
+    self_service_email: bool = False
+    mail_url: str | None = None
+    secret_key: str | None = None
+    # comma-separated: only addresses at these domains (empty: any)
+    email_domains: Annotated[list[str], NoDecode] = []
+    confirm_link_hours: float = Field(default=48, gt=0)
+    manage_link_days: float = Field(default=365, gt=0)
+    subscribe_per_client_hour: int = Field(default=10, ge=1)  # form posts per client IP
+    subscribe_per_address_day: int = Field(default=3, ge=1)  # confirmation emails per address
+    max_subscriptions_per_address: int = Field(default=10, ge=1)
+    # Operator pages (/alerts, /status and their APIs): HTTP Basic with these, or the user
+    # name in AUTH_PROXY_HEADER when the request comes from one of TRUSTED_PROXIES (IPs).
+    operator_user: str = "operator"
+    operator_password: str | None = None
+    auth_proxy_header: str | None = None
+    trusted_proxies: Annotated[list[str], NoDecode] = []  # comma-separated IP addresses
+
+    @field_validator("email_domains", "trusted_proxies", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip().lower() for part in value.split(",") if part.strip()]
+        return value
 
     # -- the Matrix channel (issue 18): `tipwatch bot` answers commands in the rooms it is
     # invited to, and their alerts are posted there by the same account --
@@ -271,7 +297,9 @@ class Settings(BaseSettings):
             raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
         return value.strip().upper()
 
-    @field_validator("database_url", "broker_url", "result_backend", "rate_limit_url", "blob_url")
+    @field_validator(
+        "database_url", "broker_url", "result_backend", "rate_limit_url", "blob_url", "mail_url"
+    )
     @classmethod
     def _service_url(cls, value: str | None) -> str | None:
         if value is not None and not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", value):

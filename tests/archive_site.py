@@ -197,9 +197,9 @@ def mini_tipwatch(site: MiniSite, tmp_path: Path, **extra: str) -> Tipwatch:
 
 
 @contextmanager
-def running_web(tipwatch: Tipwatch) -> Iterator[str]:
-    """``tipwatch web`` on a free loopback port; yields its base URL."""
-    port = free_port()
+def running_web(tipwatch: Tipwatch, port: int | None = None) -> Iterator[str]:
+    """``tipwatch web`` on a loopback port (a free one by default); yields its base URL."""
+    port = port or free_port()
     # Its output goes to a file: a pipe nobody reads fills up and blocks the server.
     with tempfile.TemporaryFile(mode="w+") as output:
         proc = subprocess.Popen(

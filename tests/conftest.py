@@ -242,6 +242,10 @@ def replica_base_urls(replica: Replica) -> dict[str, str]:
     return {REAL_HOSTS[site]: url for site, url in replica.base_urls.items()}
 
 
+# The operator's credentials (HTTP Basic) for /alerts, /status and their APIs.
+OPERATOR_AUTH = ("operator", "test-operator-password")
+
+
 def make_env(data_dir: Path, replica: Replica | None, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TIPWATCH_")}
     env.update(
@@ -253,6 +257,7 @@ def make_env(data_dir: Path, replica: Replica | None, **extra: str) -> dict[str,
             # Most tests subscribe, then poll once and expect alerts: they alert on the first
             # poll. tests/test_publications.py runs the default, a quiet baseline.
             "TIPWATCH_QUIET_FIRST_POLL": "false",
+            "TIPWATCH_OPERATOR_PASSWORD": OPERATOR_AUTH[1],
             "NO_COLOR": "1",
             "COLUMNS": "200",
         }

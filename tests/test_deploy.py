@@ -24,6 +24,7 @@ import yaml
 
 from tests.conftest import (
     BIN,
+    OPERATOR_AUTH,
     ROOT,
     Replica,
     SmtpServer,
@@ -225,10 +226,10 @@ def test_compose_stack_natively(
         assert_dubrovnik_email(messages[0])
 
         assert httpx.get(f"{base}/healthz", timeout=10).json() == {"status": "ok"}
-        api = httpx.get(f"{base}/api/status", timeout=10).json()
+        api = httpx.get(f"{base}/api/status", timeout=10, auth=OPERATOR_AUTH).json()
         assert api["broker"]["reachable"] is True, api["broker"]
         assert api["alerts"]["sent"] == 1, api["alerts"]
-        assert "onu-vienne" in httpx.get(f"{base}/status", timeout=10).text
+        assert "onu-vienne" in httpx.get(f"{base}/status", timeout=10, auth=OPERATOR_AUTH).text
 
         status = tipwatch.json("status")
         (onu,) = status["sources"]

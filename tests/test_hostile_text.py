@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 from tests.archive_site import running_web
-from tests.conftest import Tipwatch, make_env
+from tests.conftest import OPERATOR_AUTH, Tipwatch, make_env
 from tests.hostile_site import Behaviour, HostileSite, static
 from tests.test_storage import database_url  # noqa: F401  (fixture: SQLite, then PostgreSQL)
 
@@ -298,7 +298,7 @@ def test_web_refuses_out_of_range_numbers_and_nul_bytes(
     with running_web(tipwatch) as base:
 
         def get(path: str, **params: Any) -> httpx.Response:
-            return httpx.get(base + path, params=params, timeout=30)
+            return httpx.get(base + path, params=params, timeout=30, auth=OPERATOR_AUTH)
 
         # what works keeps working
         assert get(f"/api/documents/{document['id']}").json()["title"] == TITLE

@@ -14,7 +14,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 from sqlalchemy import update
 
-from tests.conftest import Mailbox, SmtpServer, Tipwatch, body_text, free_port
+from tests.conftest import OPERATOR_AUTH, Mailbox, SmtpServer, Tipwatch, body_text, free_port
 from worker.alerts.digest import next_slot, send_digests
 from worker.storage.db import get_engine, session_scope
 from worker.storage.models import Subscription
@@ -107,6 +107,7 @@ def test_smtp_down_then_up_delivers_once_and_never_leaks_the_password(tipwatch: 
     from worker.web import create_app
 
     with TestClient(create_app(tipwatch.settings())) as web:
+        web.auth = OPERATOR_AUTH  # the operator's pages
         page = web.get("/alerts", params={"status": "dead"})
         assert page.status_code == 200 and f"<td>{alert['id']}</td>" in page.text
         assert "s3cretpw" not in page.text

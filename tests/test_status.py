@@ -10,6 +10,7 @@ import redis
 from fastapi.testclient import TestClient
 
 from tests.conftest import (
+    OPERATOR_AUTH,
     SmtpServer,
     Tipwatch,
     flushed_redis,
@@ -113,6 +114,8 @@ def test_web_status_page_and_api(polled: Tipwatch, status_broker: redis.Redis) -
     status_broker.rpush("extract", "x")
     try:
         with TestClient(create_app(polled.settings())) as client:
+            assert client.get("/api/status").status_code == 401  # the operator's only
+            client.auth = OPERATOR_AUTH
             api = client.get("/api/status")
             assert api.status_code == 200, api.text
             body = api.json()

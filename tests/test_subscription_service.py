@@ -55,8 +55,11 @@ def tipwatch(tmp_path: Path, replica: Replica) -> Tipwatch:
 def test_unconfirmed_email_subscription_is_never_matched(
     tipwatch: Tipwatch, replica: Replica, smtp: SmtpServer
 ) -> None:
+    # An email subscription's messages go through the server's SMTP settings to its owner.
+    tipwatch.env["TIPWATCH_MAIL_URL"] = f"mailto://{smtp.host}:{smtp.port}?from=tw@example.org"
+    tipwatch.env["TIPWATCH_SECRET_KEY"] = "a-secret-key-for-links"
     engine = get_engine(tipwatch.settings().resolved_database_url)
-    request = SubscriptionRequest('"forced criminality"', (smtp.url("reader@example.org"),))
+    request = SubscriptionRequest('"forced criminality"')
     with session_scope(engine) as session:
         subscription, _ = create(
             session, "reader-1", request, channel="email", owner="reader@example.org",
@@ -89,6 +92,8 @@ def test_unconfirmed_email_subscription_is_never_matched(
         subscription = session.scalars(select(Subscription)).one()
         set_active(session, subscription, False)
     assert len(smtp.mailbox.messages) == 1
+    (message,) = smtp.mailbox.messages
+    assert "reader@example.org" in str(message["To"]) and message["List-Unsubscribe"]
 
     replica.publish_issue(26, dt.date(2026, 11, 20), en_text=TEXT, fr_text="La traite.")
     tipwatch.run("poll", "--source", "onu-vienne")

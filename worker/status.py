@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 
 from config.settings import Settings
 from worker.dates import as_utc
+from worker.email_channel import pending_confirmations
 from worker.newsletter import series_status
 from worker.redact import masked_url
 from worker.storage import ALERT_STATUSES
@@ -172,6 +173,7 @@ def collect_status(
         failed_extraction = session.scalar(
             select(func.count()).where(Document.extract_error.is_not(None))
         )
+        pending_confirmation = pending_confirmations(session)
     sources = []
     for source in settings.source_list:
         state = states.get(source.name)
@@ -199,4 +201,5 @@ def collect_status(
         "extraction": {"pending": pending_extraction or 0, "errors": failed_extraction or 0},
         "alerts": {status: by_status.get(status, 0) for status in ALERT_STATUSES},
         "series": series,
+        "subscriptions": {"pending_confirmation": pending_confirmation},
     }

@@ -24,6 +24,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from config.settings import Settings
+from worker import web_auth, web_subscriptions
 from worker.alerts.deliver import alert_summary
 from worker.blobs import BlobStore, open_blob_store
 from worker.search import QueryError, search
@@ -335,7 +336,12 @@ def create_app(settings: Settings, blobs: BlobStore | None = None) -> FastAPI:
         template = "_results.html" if request.headers.get("HX-Request") else "index.html"
         return TEMPLATES.TemplateResponse(request, template, context)
 
-    @app.get("/api/alerts")
+    def require_operator(request: Request) -> str:
+        return web_auth.operator(request, settings)
+
+    operator_only = [Depends(require_operator)]
+
+    @app.get("/api/alerts", dependencies=operator_only)
     def api_alerts(
         status: str | None = Query(None, pattern="^(pending|sending|sent|dead)$"),
         limit: int = Query(100, ge=1, le=1000),
@@ -343,7 +349,7 @@ def create_app(settings: Settings, blobs: BlobStore | None = None) -> FastAPI:
         with session_scope(engine) as session:
             return [alert_summary(a) for a in list_alerts(session, status=status, limit=limit)]
 
-    @app.get("/alerts", response_class=HTMLResponse)
+    @app.get("/alerts", response_class=HTMLResponse, dependencies=operator_only)
     def alerts_page(
         request: Request,
         status: str | None = Query(None, pattern="^(pending|sending|sent|dead)$"),
@@ -352,11 +358,11 @@ def create_app(settings: Settings, blobs: BlobStore | None = None) -> FastAPI:
         context = {"rows": rows, "status": status or "", "statuses": ALERT_STATUSES}
         return TEMPLATES.TemplateResponse(request, "alerts.html", context)
 
-    @app.get("/api/status")
+    @app.get("/api/status", dependencies=operator_only)
     def api_status() -> dict[str, Any]:
         return collect_status(engine, settings)
 
-    @app.get("/status", response_class=HTMLResponse)
+    @app.get("/status", response_class=HTMLResponse, dependencies=operator_only)
     def status_page(request: Request) -> Any:
         return TEMPLATES.TemplateResponse(request, "status.html", {"status": api_status()})
 
@@ -388,4 +394,5 @@ def create_app(settings: Settings, blobs: BlobStore | None = None) -> FastAPI:
             return FileResponse(path, media_type=media, headers=headers)
         return StreamingResponse(store.iter_chunks(sha), media_type=media, headers=headers)
 
+    web_subscriptions.install(app, settings, engine)  # /subscribe, /confirm, /manage, …
     return app

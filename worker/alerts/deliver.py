@@ -75,6 +75,13 @@ def endpoints(subscription: Subscription, settings: Settings) -> list[str]:
     its row. Raises :class:`EndpointError` when its channel is not configured."""
     if subscription.channel == "matrix":
         return [matrix_endpoint(subscription.owner or "", settings)]
+    if subscription.channel == "email":  # self-service by email
+        from worker.email_channel import endpoint as email_endpoint
+
+        try:
+            return [email_endpoint(subscription, settings)]
+        except RuntimeError as exc:  # no TIPWATCH_MAIL_URL: wait and say why, never drop
+            raise EndpointError(str(exc)) from exc
     return list(subscription.notify_urls)
 
 

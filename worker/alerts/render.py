@@ -9,6 +9,7 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescap
 
 from config.settings import CONFIG_DIR, Settings
 from worker.match import marked_html
+from worker.signing import manage_link, unsubscribe_link
 from worker.storage.models import Alert, Document, Subscription
 
 
@@ -86,8 +87,18 @@ def alert_context(alert: Alert, settings: Settings) -> dict[str, Any]:
     }
 
 
+def subscriber_links(subscription: Subscription, settings: Settings) -> dict[str, str]:
+    """A self-service subscriber's manage and unsubscribe links, for the message's footer."""
+    if subscription.channel != "email" or not subscription.owner:
+        return {}
+    return {
+        "manage_url": manage_link(settings, subscription.owner),
+        "unsubscribe_url": unsubscribe_link(settings, subscription.id),
+    }
+
+
 def render(alert: Alert, settings: Settings) -> Message:
-    context = alert_context(alert, settings)
+    context = {**alert_context(alert, settings), **subscriber_links(alert.subscription, settings)}
     return _message(
         template_env(settings),
         context,
@@ -103,6 +114,7 @@ def render_digest(subscription: Subscription, alerts: list[Alert], settings: Set
     context: dict[str, Any] = {
         "subscription": subscription,
         "publications": [alert_context(a, settings) for a in alerts],
+        **subscriber_links(subscription, settings),
     }
     return _message(
         template_env(settings),

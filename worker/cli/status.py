@@ -64,6 +64,8 @@ def _print(report: dict[str, Any]) -> None:
     )
     alerts = report["alerts"]
     console.print("alerts: " + ", ".join(f"{n} {status}" for status, n in alerts.items()))
+    pending = report["subscriptions"]["pending_confirmation"]
+    console.print(f"email subscriptions awaiting confirmation: {pending}")
     for series in report["series"]:
         if series["overdue"]:
             late = f"{series['name']}: next issue overdue by {series['days_late']} days"

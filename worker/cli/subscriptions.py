@@ -107,11 +107,15 @@ def subscriptions(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     for row in rows:
         options = [f"{k}: {', '.join(v)}" for k, v in row["filters"].items()]
         options += ["thesaurus"] if row["thesaurus"] else []
+        notify = list(row["notify"])
+        if row["channel"] != "operator":  # self-service: its owner, confirmed or not
+            pending = "" if row["confirmed"] else " (awaiting confirmation)"
+            notify.append(f"{row['channel']}: {row['owner']}{pending}")
         table.add_row(
             row["name"],
             row["query"],
             "\n".join(options),
-            "\n".join(row["notify"]),
+            "\n".join(notify),
             (row["created_at"] or "")[:19],
         )
     console.print(table)

@@ -391,3 +391,39 @@ class MatrixCommand(Base):
     reply_text: Mapped[str] = mapped_column(Text, default="")
     reply_html: Mapped[str] = mapped_column(Text, default="")
     answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+# -- self-service by email (issue 18) ------------------------------------------------------
+
+
+class EmailToken(Base):
+    """A link sent by email that grants one thing (``purpose``: ``confirm`` a subscription),
+    stored as the SHA-256 of its secret so a copy of the database opens nothing; single use
+    (``used_at``) and expiring (``expires_at``). Rows also count the confirmation emails sent
+    to an address, for the per-address rate limit."""
+
+    __tablename__ = "email_token"
+    __table_args__ = (Index("ix_email_token_owner", "owner", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    purpose: Mapped[str] = mapped_column(String(20))
+    owner: Mapped[str] = mapped_column(String(320))
+    subscription_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subscription.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class SignupAttempt(Base):
+    """One post of the subscribe form, by a client (a keyed hash of its IP address, not the
+    address itself): the per-client rate limit counts these."""
+
+    __tablename__ = "signup_attempt"
+    __table_args__ = (Index("ix_signup_attempt_client", "client", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
