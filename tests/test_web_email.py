@@ -383,6 +383,10 @@ def test_operator_lists_and_removes_self_service_subscriptions(
     assert "email subscriptions awaiting confirmation: 1" in status, status
     page = web.get("/status", headers=basic(*OPERATOR))
     assert "awaiting confirmation: 1" in page.text
+    # nothing reaches an address before it confirms, not even the operator's test message
+    tested = site_tipwatch.run("subscriptions", "test", row["name"], check=False)
+    assert tested.returncode == 1 and "awaits its owner's confirmation" in tested.stderr
+    assert len(mail_to(smtp, "pending@example.org")) == 1  # the confirmation email only
     site_tipwatch.run("unsubscribe", row["name"])
     assert site_tipwatch.json("subscriptions") == []
     gone = web.get(confirmation_path(smtp))  # its confirmation link opens nothing now

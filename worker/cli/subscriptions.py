@@ -188,7 +188,9 @@ def unsubscribe(name: str) -> None:
 @subscriptions_app.command("test")
 def test_message(name: str) -> None:
     """Send a test message to every URL of subscription NAME and show apprise's answer."""
-    from worker.alerts.deliver import send
+    from markupsafe import escape
+
+    from worker.alerts.deliver import EndpointError, endpoints, send
     from worker.alerts.render import Message
     from worker.redact import redact_url
     from worker.storage.db import session_scope
@@ -198,15 +200,25 @@ def test_message(name: str) -> None:
     try:
         with session_scope(engine(settings)) as session:
             subscription = get_subscription(session, name)
-            urls, query = list(subscription.notify_urls), subscription.query
-    except NotFound as exc:
+            if subscription.confirmed_at is None:
+                raise fail(
+                    f"subscription {name!r} awaits its owner's confirmation: nothing is sent "
+                    "to an address before it confirms"
+                )
+            urls, query = endpoints(subscription, settings), subscription.query
+    except (NotFound, EndpointError) as exc:
         raise fail(str(exc)) from exc
+    if not urls:
+        raise fail(f"subscription {name!r} has nowhere to send (no notification URL)")
     text = (
         f"This is a test from TIP Watch for the subscription {name!r} ({query}).\n"
         "Alerts about matching documents will arrive here."
     )
     message = Message(
-        title=f"[TIP Watch] test message for {name}", text=text, html=f"<p>{text}</p>", short=text
+        title=f"[TIP Watch] test message for {name}",
+        text=text,
+        html=f"<p>{escape(text)}</p>",
+        short=text,
     )
     failed = 0
     for url in urls:
