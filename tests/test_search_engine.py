@@ -446,3 +446,30 @@ def test_sqlite_filtered_search_reads_the_index_once(tmp_path) -> None:
         assert any(step.startswith("MATERIALIZE") for step in plan), plan
     finally:
         dispose_engines()
+
+
+def test_ranked_candidates_resume_after_ties(engine: sa.Engine) -> None:
+    """Candidates are read in batches, each resuming after the last score read: on PostgreSQL
+    ts_rank is a float4, whose value must reach Python exactly or a batch of tied scores ends
+    the stream (a NEAR search found 14 of 68 matches)."""
+    from worker.storage.search import iter_candidates
+
+    far = "trafficking " + "word " * 10 + "victims"
+    docs = [
+        {
+            "title": None,
+            "pages": [far if n % 3 else "trafficking of victims"],
+            "language": "en",
+            "source": "unodc",
+            "kind": "html",
+            "as_rows": False,
+        }
+        for n in range(120)
+    ]
+    ids = store(engine, docs)
+    with session_scope(engine) as session:
+        prepared = prepare(session, "trafficking NEAR/3 victims")
+        streamed = [c.id for c in iter_candidates(session, prepared.test, batch=50)]
+        assert sorted(streamed) == sorted(ids)
+        page = search(session, "trafficking NEAR/3 victims", limit=50)
+        assert len(page.hits) == 40 and page.count == 40

@@ -24,11 +24,13 @@ from typing import Any, Literal
 
 from sqlalchemy import (
     ColumnElement,
+    Double,
     Float,
     Integer,
     Row,
     Select,
     and_,
+    cast,
     column,
     func,
     literal,
@@ -321,7 +323,10 @@ def candidate_statement(
             query = " | ".join(_ts_tokens(t, target) for t in tokens for target in targets)
             name = compiler.param(query)
             query_arg = text(f"CAST(:{name} AS tsquery)")
-            score = func.ts_rank(literal_column("fts_vector"), query_arg, type_=Float)
+            # ts_rank is a real (float4): as float8 it reaches Python exactly, so the score a
+            # batch resumes after compares equal to itself (else its ties are skipped).
+            rank = func.ts_rank(literal_column("fts_vector"), query_arg, type_=Float)
+            score = cast(rank, Double)
         stmt = select(Document.id, score.label("score"), when.label("when")).where(
             compiler.candidates(node)
         )
