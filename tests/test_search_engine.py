@@ -111,6 +111,20 @@ def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         yield get_engine(url)
 
 
+def html_doc(
+    page: str, title: str | None, language: str | None = "en", source: str = "unodc"
+) -> dict:
+    """One single-page HTML document for :func:`store`."""
+    return {
+        "title": title,
+        "pages": [page],
+        "language": language,
+        "source": source,
+        "kind": "html",
+        "as_rows": False,
+    }
+
+
 def store(engine: sa.Engine, docs: list[dict]) -> list[int]:
     """Replace the archive by ``docs`` (through the ORM, as a poll stores them)."""
     with session_scope(engine) as session:
@@ -304,17 +318,7 @@ def test_explanation_is_the_alerts(archive: tuple[sa.Engine, dict[str, int]]) ->
 
 
 def test_pages_are_stable_and_counted(engine: sa.Engine) -> None:
-    docs = [
-        {
-            "title": f"Report {n}",
-            "pages": ["trafficking " * (1 + n % 4) + "in persons"],
-            "language": "en",
-            "source": "unodc",
-            "kind": "html",
-            "as_rows": False,
-        }
-        for n in range(23)
-    ]
+    docs = [html_doc("trafficking " * (1 + n % 4) + "in persons", f"Report {n}") for n in range(23)]
     ids = store(engine, docs)
     for sort in ("relevance", "date"):
         found, count = all_pages(engine, "trafficking", sort, False)
@@ -352,16 +356,7 @@ def test_invalid_queries_and_cursors_are_refused(engine: sa.Engine) -> None:
 def test_hostile_query_text_is_data(engine: sa.Engine) -> None:
     store(
         engine,
-        [
-            {
-                "title": 'quote " and \' and \\ and ) NEAR',
-                "pages": ["it's a drop; table -- \" ' \\ *"],
-                "language": None,
-                "source": "unodc",
-                "kind": "html",
-                "as_rows": False,
-            }
-        ],
+        [html_doc("it's a drop; table -- \" ' \\ *", 'quote " and \' and \\ and ) NEAR', None)],
     )
     for query in ['"it\'s"', "it's", "drop*", '"table"', "it\\s", "drop; table", '"\\ drop"']:
         assert len(_ids(engine, query)) == 1, query
@@ -378,17 +373,8 @@ def test_web_search_says_what_is_wrong_and_pages_with_links(
     from config.settings import Settings
     from worker.web import create_app
 
-    docs = [
-        {
-            "title": f"Rapport {n}",
-            "pages": ["La mendicité forcée <script>alert(1)</script> touche des enfants."],
-            "language": "fr",
-            "source": "onu-vienne",
-            "kind": "html",
-            "as_rows": False,
-        }
-        for n in range(5)
-    ]
+    page = "La mendicité forcée <script>alert(1)</script> touche des enfants."
+    docs = [html_doc(page, f"Rapport {n}", "fr", "onu-vienne") for n in range(5)]
     ids = store(engine, docs)
     settings = Settings(
         data_dir=tmp_path_factory.mktemp("web"),
@@ -455,17 +441,7 @@ def test_ranked_candidates_resume_after_ties(engine: sa.Engine) -> None:
     from worker.storage.search import iter_candidates
 
     far = "trafficking " + "word " * 10 + "victims"
-    docs = [
-        {
-            "title": None,
-            "pages": [far if n % 3 else "trafficking of victims"],
-            "language": "en",
-            "source": "unodc",
-            "kind": "html",
-            "as_rows": False,
-        }
-        for n in range(120)
-    ]
+    docs = [html_doc(far if n % 3 else "trafficking of victims", None) for n in range(120)]
     ids = store(engine, docs)
     with session_scope(engine) as session:
         prepared = prepare(session, "trafficking NEAR/3 victims")
