@@ -23,7 +23,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import islice
-from typing import Any, Protocol
+from typing import Any, Protocol, overload
 
 from markupsafe import Markup, escape
 
@@ -31,6 +31,7 @@ from worker.prefilter import Prefilter
 from worker.query import And, Field, Near, Node, Not, Or, QueryError, Term, parse_query
 from worker.text import (
     LANGUAGES,
+    STEM_JOIN,
     WORD,
     fold,
     languages_for,
@@ -117,7 +118,7 @@ class IndexedText:
     pages: list[str]
     languages: tuple[str, ...] = tuple(LANGUAGES)
     words: list[str] = field(default_factory=list)
-    stems: list[tuple[str, ...]] = field(default_factory=list)  # one stem per language
+    stems: Sequence[tuple[str, ...]] = field(default_factory=list)  # one stem per language
     page_no: list[int] = field(default_factory=list)  # the page (from 1) of each word
     page_start: list[int] = field(default_factory=list)  # the index of each page's first word
     by_stem: Mapping[str, list[int]] = field(default_factory=dict)
@@ -183,13 +184,14 @@ class IndexedText:
             words.extend(these)
             index.page_no.extend([page_no] * len(these))
         tokens = [t for page in page_stems for t in page]
-        if len(languages) == 1:
-            index.stems = [(t,) for t in tokens]
-        else:
-            index.stems = [tuple(t.split("|")) for t in tokens]
-        stems = index.stems
+        index.stems = _StemTokens(tokens)
         index.by_word = _Positions(lambda w: [i for i, x in enumerate(words) if x == w])
-        index.by_stem = _Positions(lambda s: [i for i, x in enumerate(stems) if s in x])
+        if len(languages) == 1:
+            index.by_stem = _Positions(lambda s: [i for i, x in enumerate(tokens) if x == s])
+        else:  # "en|fr": a word's stems in both languages (one when they are the same)
+            index.by_stem = _Positions(
+                lambda s: [i for i, x in enumerate(tokens) if s in x.split(STEM_JOIN)]
+            )
         index.vocabulary = sorted(set(words))
         return index
 
@@ -347,6 +349,26 @@ def _spaced(text: str) -> str:
     if not inner:
         return " " if text else ""
     return (" " if text[0].isspace() else "") + inner + (" " if text[-1].isspace() else "")
+
+
+class _StemTokens(Sequence[tuple[str, ...]]):
+    """The stems of each word from the stored tokens ("en|fr" when the language is unknown),
+    split into a tuple only for the words a query looks at (a search looks at a few)."""
+
+    def __init__(self, tokens: list[str]) -> None:
+        self._tokens = tokens
+
+    def __len__(self) -> int:
+        return len(self._tokens)
+
+    @overload
+    def __getitem__(self, i: int) -> tuple[str, ...]: ...
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[tuple[str, ...]]: ...
+    def __getitem__(self, i: int | slice) -> tuple[str, ...] | Sequence[tuple[str, ...]]:
+        if isinstance(i, slice):
+            return [tuple(t.split(STEM_JOIN)) for t in self._tokens[i]]
+        return tuple(self._tokens[i].split(STEM_JOIN))
 
 
 class _Positions(Mapping[str, list[int]]):

@@ -23,8 +23,8 @@ from datetime import datetime
 from typing import Any
 
 from markupsafe import Markup
-from sqlalchemy import select
-from sqlalchemy.orm import Session, load_only
+from sqlalchemy import case, null, select
+from sqlalchemy.orm import Session
 
 from worker.match import (
     DocumentMeta,
@@ -161,6 +161,10 @@ _COLUMNS = (
 )
 
 
+# A row of _COLUMNS and the text: read like a Document (attribute names are its columns').
+DocumentRow = Any
+
+
 def _tags(session: Session, ids: Sequence[int]) -> dict[int, frozenset[str]]:
     """The concept tags of each document, in one query (``tag:`` filters read them)."""
     found: dict[int, set[str]] = {}
@@ -172,12 +176,21 @@ def _tags(session: Session, ids: Sequence[int]) -> dict[int, frozenset[str]]:
     return {k: frozenset(v) for k, v in found.items()}
 
 
-def _load(session: Session, ids: Sequence[int]) -> dict[int, tuple[Document, list[str]]]:
-    """Documents and their pages (the matcher's pages: page rows, else the whole text, which
-    is only read then: a PDF's text repeats its pages)."""
-    documents = session.scalars(
-        select(Document).options(load_only(*_COLUMNS)).where(Document.id.in_(ids))
-    ).all()
+def _reads_tags(node: Node) -> bool:
+    """Whether evaluating ``node`` looks at a document's tags (a ``tag:`` in the query)."""
+    if isinstance(node, Field):
+        return node.name == "tags"
+    if isinstance(node, Not):
+        return _reads_tags(node.child)
+    if isinstance(node, And | Or):
+        return any(_reads_tags(c) for c in node.children)
+    return False
+
+
+def _load(session: Session, ids: Sequence[int]) -> dict[int, tuple[DocumentRow, list[str]]]:
+    """What the matcher reads of each document (plain rows: a page of results builds no ORM
+    object) and its pages: page rows, else the whole text, which is only read then (a PDF's
+    text repeats its pages). Two queries."""
     pages: dict[int, list[str]] = {}
     rows = session.execute(
         select(DocumentPage.document_id, DocumentPage.text)
@@ -186,13 +199,17 @@ def _load(session: Session, ids: Sequence[int]) -> dict[int, tuple[Document, lis
     )
     for document_id, text in rows:
         pages.setdefault(document_id, []).append(text)
-    if missing := [d.id for d in documents if d.id not in pages]:
-        texts = session.execute(select(Document.id, Document.text).where(Document.id.in_(missing)))
-        pages.update({document_id: [text or ""] for document_id, text in texts})
-    return {d.id: (d, pages.get(d.id) or [""]) for d in documents}
+    missing = [i for i in ids if i not in pages]
+    whole = case((Document.id.in_(missing), Document.text)) if missing else null()
+    documents = session.execute(
+        select(*_COLUMNS, whole.label("text")).where(Document.id.in_(ids))
+    ).all()
+    return {d.id: (d, pages.get(d.id) or [d.text or ""]) for d in documents}
 
 
-def document_index(document: Document, pages: list[str]) -> tuple[IndexedText, IndexedText]:
+def document_index(
+    document: Document | DocumentRow, pages: list[str]
+) -> tuple[IndexedText, IndexedText]:
     """The matcher's indexes of a document's text and title, from the tokens the search index
     stored (the same as building them from the text, only faster), or built when they are
     missing or stale."""
@@ -222,19 +239,18 @@ def _stored(
     return IndexedText.build(pages, language)
 
 
-def meta_of(document: Document, tags: frozenset[str] | None = None) -> DocumentMeta:
-    """What filters read of a document; its tags from ``tags`` when read already."""
-    if tags is None:
-        tags = frozenset(t.tag for t in document.tags)
+def meta_of(document: Document | DocumentRow, tags: frozenset[str] = frozenset()) -> DocumentMeta:
+    """What filters read of a document (its tags, when the query reads them, from ``tags``)."""
     return DocumentMeta(document.source, document.language, document.kind, tags)
 
 
 def _verify(
     session: Session, node: Node, batch: Sequence[index.Candidate], explain: bool
-) -> Iterator[tuple[index.Candidate, Document, dict[str, Any] | None]]:
+) -> Iterator[tuple[index.Candidate, DocumentRow, dict[str, Any] | None]]:
     """The candidates of ``batch`` that match, in order, with their explanation."""
-    loaded = _load(session, [c.id for c in batch])
-    tags = _tags(session, [c.id for c in batch])
+    ids = [c.id for c in batch]
+    loaded = _load(session, ids)
+    tags = _tags(session, ids) if _reads_tags(node) else {}
     for candidate in batch:
         if candidate.id not in loaded:
             continue  # deleted meanwhile
@@ -388,9 +404,15 @@ def iter_matches(
     prepared = prepare(session, query, thesaurus, query_filters)
     stream = index.iter_candidates(session, prepared.test, None, "date")
     for batch in _batches(stream, _BATCH):
-        for _candidate, document, explanation in _verify(session, prepared.node, batch, True):
+        found = [(row.id, e) for _, row, e in _verify(session, prepared.node, batch, True)]
+        documents = session.scalars(
+            select(Document).where(Document.id.in_([i for i, _ in found]))
+        ).all()
+        by_id = {d.id: d for d in documents}
+        for document_id, explanation in found:
             assert explanation is not None
-            yield document, explanation
+            if document_id in by_id:
+                yield by_id[document_id], explanation
 
 
 __all__ += ["QueryError", "marked_html", "match_count", "parse_cursor", "prepare"]

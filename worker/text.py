@@ -33,6 +33,7 @@ from typing import Any
 
 WORD = re.compile(r"\w+", re.UNICODE)
 LANGUAGES = {"en": "english", "fr": "french"}  # language code → Snowball stemmer
+STEM_JOIN = "|"  # between the English and French stems of a word of unknown language (index)
 _MARKS = re.compile(r"[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
 _LIGATURES = str.maketrans({"œ": "oe", "æ": "ae", "ß": "ss"})
 _STEM_CACHE = 20_000  # words per language remembered by PyStemmer

@@ -13,13 +13,15 @@ from sqlalchemy.orm import Session, aliased
 from worker.storage.models import Document, DocumentTag
 
 
-def has_tag(tag: str) -> ColumnElement[bool]:
-    """The document mentions the taxonomy concept ``tag`` (an EXISTS on its tag index)."""
+def has_tag(tag: str, document_id: ColumnElement[int] | None = None) -> ColumnElement[bool]:
+    """The document (whose id is ``document_id``, by default ``document.id``) mentions the
+    taxonomy concept ``tag`` (an EXISTS on its tag index)."""
     row = aliased(DocumentTag)  # a query of tags (the facets) may filter by tag too
+    outer = Document.id if document_id is None else document_id
     return (
         select(row.document_id)
-        .where(row.document_id == Document.id, row.tag == tag)
-        .correlate(Document)
+        .where(row.document_id == outer, row.tag == tag)
+        .correlate_except(row)
         .exists()
     )
 

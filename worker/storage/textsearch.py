@@ -24,11 +24,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from worker.text import languages_for, stem_table, words
+from worker.text import STEM_JOIN, languages_for, stem_table, words
 
 PAGE_BREAK = "\ue000"  # a private-use character: never part of a word (not a ``\w``)
 _BREAK = f" {PAGE_BREAK} "
-STEM_JOIN = "|"  # between the English and French stems of a word of unknown language
 # The index's form: a document indexed under an older version is indexed again (migration, or
 # ``tipwatch archive reindex``) when the rules of worker.text change.
 INDEX_VERSION = 1
