@@ -318,11 +318,26 @@ def test_explanation_is_the_alerts(archive: tuple[sa.Engine, dict[str, int]]) ->
 
 
 def test_pages_are_stable_and_counted(engine: sa.Engine) -> None:
-    docs = [html_doc("trafficking " * (1 + n % 4) + "in persons", f"Report {n}") for n in range(23)]
+    titles = [f"Trafficking report {n}" if n % 5 == 0 else f"Report {n}" for n in range(23)]
+    docs = [html_doc("trafficking " * (1 + n % 4) + "in persons", titles[n]) for n in range(23)]
     ids = store(engine, docs)
     for sort in ("relevance", "date"):
         found, count = all_pages(engine, "trafficking", sort, False)
         assert sorted(found) == sorted(ids) and count == 23
+    with session_scope(engine) as session:
+        # page after page, best first: the five whose title says it, then the others (on
+        # PostgreSQL two reads: title hits, then the rest newest first; each page resumes)
+        scores, cursor = [], None
+        while True:
+            page = search(session, "trafficking", limit=4, cursor=cursor)
+            scores += [(h.score, h.document_id) for h in page.hits]
+            if (cursor := page.next_cursor) is None:
+                break
+        assert len({d for _, d in scores}) == 23
+        assert scores == sorted(scores, reverse=True)
+        titled = {ids[n] for n in range(0, 23, 5)}
+        if engine.dialect.name == "postgresql":
+            assert {d for _, d in scores[:5]} == titled
     with session_scope(engine) as session:
         first = search(session, "trafficking", limit=5)
         # a new document while someone pages: the next page is neither shifted nor repeated

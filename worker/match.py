@@ -20,7 +20,7 @@ import heapq
 import json
 import re
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import islice
 from typing import Any, Protocol, overload
@@ -123,7 +123,8 @@ class IndexedText:
     page_start: list[int] = field(default_factory=list)  # the index of each page's first word
     by_stem: Mapping[str, list[int]] = field(default_factory=dict)
     by_word: Mapping[str, list[int]] = field(default_factory=dict)
-    vocabulary: list[str] = field(default_factory=list)  # the distinct folded words, sorted
+    # the distinct folded words, sorted (None: sorted the first time a prefix asks for them)
+    _vocabulary: list[str] | None = field(default=None, repr=False)
     # Character offsets of each page's words, found when a snippet needs them: most pages of
     # most documents are never quoted, and offsets cost more than the words themselves.
     _offsets: dict[int, list[tuple[int, int]]] = field(default_factory=dict, repr=False)
@@ -161,7 +162,7 @@ class IndexedText:
         for s in merged:
             by_stem[s].sort()
         index.by_stem, index.by_word = by_stem, by_word
-        index.vocabulary = vocabulary
+        index._vocabulary = vocabulary
         return index
 
     @classmethod
@@ -192,8 +193,14 @@ class IndexedText:
             index.by_stem = _Positions(
                 lambda s: [i for i, x in enumerate(tokens) if s in x.split(STEM_JOIN)]
             )
-        index.vocabulary = sorted(set(words))
         return index
+
+    @property
+    def vocabulary(self) -> list[str]:
+        """The distinct folded words, sorted: a prefix's words are contiguous in it."""
+        if self._vocabulary is None:
+            self._vocabulary = sorted(set(self.words))
+        return self._vocabulary
 
     def stream(self) -> str:
         """Space-separated stems (one run per language), then folded words; pages are
@@ -649,13 +656,17 @@ def compile_query(query: str, thesaurus: Expander | None = None) -> Node:
 
 
 def explain_document(
-    node: Node, index: IndexedText, meta: DocumentMeta, title: IndexedText | None = None
+    node: Node,
+    index: IndexedText,
+    meta: DocumentMeta,
+    title: IndexedText | Callable[[], IndexedText] | None = None,
 ) -> dict[str, Any] | None:
     """Why a document matches ``node`` (None when it does not): its text, else its title on
-    its own (the explanation then says ``"in": "title"``). Alerts and archive search alike."""
+    its own (the explanation then says ``"in": "title"``). Alerts and archive search alike.
+    ``title`` may be a function that indexes it: most documents match by their text."""
     explanation = explain(node, index, meta)
     if explanation is None and title is not None:
-        explanation = explain(node, title, meta)
+        explanation = explain(node, title() if callable(title) else title, meta)
         if explanation is not None:
             explanation["in"] = "title"
     return explanation

@@ -20,6 +20,7 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from markupsafe import Markup
@@ -207,23 +208,18 @@ def _load(session: Session, ids: Sequence[int]) -> dict[int, tuple[DocumentRow, 
     return {d.id: (d, pages.get(d.id) or [d.text or ""]) for d in documents}
 
 
-def document_index(
-    document: Document | DocumentRow, pages: list[str]
-) -> tuple[IndexedText, IndexedText]:
-    """The matcher's indexes of a document's text and title, from the tokens the search index
-    stored (the same as building them from the text, only faster), or built when they are
-    missing or stale."""
+def text_index(document: DocumentRow, pages: list[str]) -> IndexedText:
+    """The matcher's index of a document's text, from the tokens the search index stored (the
+    same as building it from the text, only faster), or built when they are missing or stale."""
     current = document.fts_version == INDEX_VERSION
-    return (
-        _stored(pages, document.fts_words, document.fts_stems, document.language, current),
-        _stored(
-            [document.title or ""],
-            document.fts_title_words,
-            document.fts_title_stems,
-            document.language,
-            current,
-        ),
-    )
+    return _stored(pages, document.fts_words, document.fts_stems, document.language, current)
+
+
+def title_index(document: DocumentRow) -> IndexedText:
+    """The same for its title (a subscription matches the title when the text does not)."""
+    current = document.fts_version == INDEX_VERSION
+    title_words, title_stems = document.fts_title_words, document.fts_title_stems
+    return _stored([document.title or ""], title_words, title_stems, document.language, current)
 
 
 def _stored(
@@ -255,13 +251,16 @@ def _verify(
         if candidate.id not in loaded:
             continue  # deleted meanwhile
         document, pages = loaded[candidate.id]
-        text, title = document_index(document, pages)
+        text = text_index(document, pages)
         meta = meta_of(document, tags.get(document.id, frozenset()))
         if explain:
-            explanation = explain_document(node, text, meta, title)
+            explanation = explain_document(node, text, meta, partial(title_index, document))
             if explanation is not None:
                 yield candidate, document, explanation
-        elif evaluate(node, text, meta) is not None or evaluate(node, title, meta) is not None:
+        elif (
+            evaluate(node, text, meta) is not None
+            or evaluate(node, title_index(document), meta) is not None
+        ):
             yield candidate, document, None
 
 

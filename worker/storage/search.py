@@ -21,6 +21,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import (
     ColumnElement,
@@ -34,6 +35,7 @@ from sqlalchemy import (
     and_,
     cast,
     column,
+    event,
     func,
     literal,
     not_,
@@ -43,8 +45,9 @@ from sqlalchemy import (
     table,
     text,
     true,
+    union_all,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from worker.storage.filters import DocumentFilter, has_tag
 from worker.storage.models import Document
@@ -52,6 +55,7 @@ from worker.storage.textsearch import COLUMN_PREFIXES
 
 Index = Literal["words", "stems"]
 Target = Literal["text", "title"]
+FtsTarget = Literal["text", "title", "either"]  # either: FTS5's column set, one lookup
 Sort = Literal["relevance", "date"]
 
 
@@ -140,11 +144,26 @@ def _fts_string(token: str) -> str:
     return '"' + token.replace('"', '""') + '"'
 
 
-def _fts_column(index: Index, target: Target) -> str:
+def _fts_column(index: Index, target: FtsTarget) -> str:
+    if target == "either":
+        return f"{{fts_{index} fts_title_{index}}}"
     return f"fts_{'title_' if target == 'title' else ''}{index}"
 
 
-def _fts_tokens(node: Tokens, target: Target) -> str:
+def _fts_either(node: Node) -> str | None:
+    """``node`` in the text or the title as one FTS5 expression whose tokens each name both
+    columns (``{fts_stems fts_title_stems} : ...``): each token's doclist is then read once,
+    not once per column. Only tokens and ORs of them: "A and B in the text, or both in the
+    title" is not "A in either and B in either"."""
+    if isinstance(node, Tokens):
+        return _fts_tokens(node, "either")
+    if isinstance(node, Any_) and node.children:
+        parts = [_fts_either(c) for c in node.children]
+        return None if None in parts else "(" + " OR ".join(p for p in parts if p) + ")"
+    return None
+
+
+def _fts_tokens(node: Tokens, target: FtsTarget) -> str:
     column = _fts_column(node.index, target)
     last = len(node.positions) - 1
     if node.adjacent and fts_phrase_supported(node):
@@ -307,11 +326,13 @@ def _ranked_sqlite(compiler: _Compiler, node: Node) -> tuple[Any, bool]:
     query is one FTS5 expression). bm25 is lower for better matches; the title weighs more."""
     whole = [compiler.index_expression(node, target) for target in ("text", "title")]
     exact = None not in whole
-    if exact:
+    if (either := _fts_either(node)) is not None:
+        expression = either
+    elif exact:
         expression = " OR ".join(f"({e})" for e in whole)
     else:
         positive = Any_(tuple(_positive_tokens(node)))
-        expression = " OR ".join(
+        expression = _fts_either(positive) or " OR ".join(
             f"({_fts_expression(positive, target)})" for target in ("text", "title")
         )
     name = compiler.param(expression)
@@ -319,10 +340,7 @@ def _ranked_sqlite(compiler: _Compiler, node: Node) -> tuple[Any, bool]:
         "SELECT rowid AS id, -bm25(document_fts, 1.0, 1.0, 4.0, 4.0) AS score"
         f" FROM document_fts WHERE document_fts MATCH :{name}"
     )
-    # MATERIALIZED: the lookup runs once, before the join. Otherwise SQLite's planner may
-    # walk an index of document (a filter on source) and run the MATCH for every row.
-    ranked = sql.columns(column("id", Integer), column("score", Float))
-    return ranked.cte("fts").prefix_with("MATERIALIZED"), exact
+    return sql.columns(column("id", Integer), column("score", Float)), exact
 
 
 def _ranked_postgresql(
@@ -351,6 +369,47 @@ def _ranked_postgresql(
     return select(matches.c.id, matches.c.score, matches.c.when)
 
 
+def _top_postgresql(
+    compiler: _Compiler,
+    node: Node,
+    query: str,
+    after: tuple[float | str, int] | None,
+    anchored: bool,
+    limit: int,
+) -> Select[Any]:
+    """The first ``limit`` candidates of a query that is one tsquery, in the order of
+    :func:`_ranked_postgresql` (title hits, then newest), as two short reads instead of
+    scoring every match: those whose title has a word of the query (one GIN lookup of both,
+    few rows), then the others newest first, which the planner reads backwards along the
+    primary key and stops after ``limit`` when the words are common (3,000 matches sorted:
+    5 ms; read this way: 0.3)."""
+    groups = [_ts_tokens(t, "title") for t in dict.fromkeys(_positive_tokens(node))]
+    titled = " | ".join(f"({g})" for g in groups)
+    score = compiler.title_score(node)
+    untitled = text(f"NOT document_search.title @@ CAST(:{compiler.param(titled)} AS tsquery)")
+    document_id = SEARCH.c.document_id
+    first = select(document_id.label("id"), score.label("score"), SEARCH.c.published.label("when"))
+    first = first.where(compiler.lookup(f"({query}) & ({titled})"))
+    rest = select(document_id.label("id"), literal(0.0).label("score"), SEARCH.c.published)
+    rest = rest.where(compiler.lookup(query), untitled)
+    if after is not None:
+        last_score: Any = float(after[0])
+        last_id = after[1]
+        if anchored:  # its score now (see candidate_statement)
+            again = select(score).where(document_id == last_id).scalar_subquery()
+            last_score = func.coalesce(again, last_score)
+        first = first.where(
+            or_(score < last_score, and_(score == last_score, document_id < last_id))
+        )
+        rest = rest.where(or_(last_score > 0, document_id < last_id))
+    first = first.order_by(score.desc(), document_id.desc()).limit(limit)
+    rest = rest.order_by(document_id.desc()).limit(limit)
+    both = union_all(first, rest).subquery("ranked")
+    return select(both.c.id, both.c.score, both.c.when).order_by(
+        both.c.score.desc(), both.c.id.desc()
+    )
+
+
 def _when() -> ColumnElement[Any]:
     return func.coalesce(Document.published_at, Document.fetched_at)
 
@@ -362,19 +421,33 @@ def candidate_statement(
     sort: Sort,
     after: tuple[float | str, int] | None,
     anchored: bool = True,
+    limit: int | None = None,
 ) -> tuple[Select[Any], dict[str, str]]:
     """The candidates of ``node`` that pass ``filters``, in ``sort`` order, after a cursor
-    (``anchored``: a cursor from an earlier request, whose score is looked up again)."""
+    (``anchored``: a cursor from an earlier request, whose score is looked up again); the
+    caller reads at most ``limit`` of them (None: it says nothing)."""
     compiler = _Compiler(session)
     when = _when()
     wanted = filters or DocumentFilter()
+    if (
+        not compiler.sqlite
+        and sort == "relevance"
+        and limit is not None
+        and not (wanted.conditions() or compiler.partial)
+        and (query := compiler.tsquery(node)) is not None
+    ):
+        return _top_postgresql(compiler, node, query, after, anchored, limit), compiler.params
     if compiler.sqlite:
-        fts, whole = _ranked_sqlite(compiler, node)
+        lookup, whole = _ranked_sqlite(compiler, node)
         if whole and sort == "relevance" and not wanted.conditions():
             # The lookup is the answer: reading each match's document row (to sort by date or
             # filter) would cost as much again as ranking them.
+            fts = lookup.cte("fts")
             stmt = select(fts.c.id, fts.c.score, null().label("when"))
         else:
+            # MATERIALIZED: the lookup runs once, before the join. Otherwise SQLite's planner
+            # may walk an index of document (a filter on source) and run the MATCH per row.
+            fts = lookup.cte("fts").prefix_with("MATERIALIZED")
             stmt = select(Document.id, fts.c.score.label("score"), when.label("when")).join(
                 fts, fts.c.id == Document.id
             )
@@ -424,7 +497,7 @@ def iter_candidates(
     all is not): a caller that stops once its page is full never pays for the rest."""
     anchored = True
     while True:
-        stmt, params = candidate_statement(session, node, filters, sort, after, anchored)
+        stmt, params = candidate_statement(session, node, filters, sort, after, anchored, batch)
         rows = _rows(session, stmt.limit(batch), params)
         for row in rows:
             yield Candidate(int(row.id), float(row.score or 0.0), row.when)
@@ -475,9 +548,28 @@ def _rows(session: Session, stmt: Select[Any], params: dict[str, str]) -> Sequen
         session.execute(text("SET LOCAL enable_seqscan TO DEFAULT"))
 
 
+# Per transaction: one search builds several statements, and a web page runs a search and
+# its count; a document archived meanwhile is seen by the next transaction.
+_PARTIAL: WeakKeyDictionary[SessionTransaction, bool] = WeakKeyDictionary()
+
+
+@event.listens_for(Session, "after_flush")
+def _forget_partial(session: Session, _context: Any) -> None:
+    """A flush may have written a partially indexed document: ask again."""
+    transaction = session.get_transaction()
+    if transaction is not None:
+        _PARTIAL.pop(transaction, None)
+
+
 def partial_candidates(session: Session) -> bool:
     """Whether some document's index is partial (every search must then verify them)."""
-    return session.scalar(select(Document.id).where(PARTIAL).limit(1)) is not None
+    transaction = session.get_transaction()
+    if transaction is not None and transaction in _PARTIAL:
+        return _PARTIAL[transaction]
+    found = session.scalar(select(Document.id).where(PARTIAL).limit(1)) is not None
+    if transaction is not None:
+        _PARTIAL[transaction] = found
+    return found
 
 
 __all__ = [
