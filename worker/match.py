@@ -20,7 +20,7 @@ import heapq
 import json
 import re
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import islice
 from typing import Any, Protocol, overload
@@ -34,6 +34,7 @@ from worker.text import (
     STEM_JOIN,
     WORD,
     fold,
+    folded_parts,
     languages_for,
     nfc,
     query_stems,
@@ -127,7 +128,7 @@ class IndexedText:
     _vocabulary: list[str] | None = field(default=None, repr=False)
     # Character offsets of each page's words, found when a snippet needs them: most pages of
     # most documents are never quoted, and offsets cost more than the words themselves.
-    _offsets: dict[int, list[tuple[int, int]]] = field(default_factory=dict, repr=False)
+    _offsets: dict[int, _PageSpans] = field(default_factory=dict, repr=False)
 
     @classmethod
     def build(cls, pages: list[str], language: str | None = None) -> IndexedText:
@@ -186,9 +187,9 @@ class IndexedText:
             index.page_no.extend([page_no] * len(these))
         tokens = [t for page in page_stems for t in page]
         index.stems = _StemTokens(tokens)
-        index.by_word = _Positions(lambda w: [i for i, x in enumerate(words) if x == w])
+        index.by_word = _Positions(lambda w: _occurrences(words, w))
         if len(languages) == 1:
-            index.by_stem = _Positions(lambda s: [i for i, x in enumerate(tokens) if x == s])
+            index.by_stem = _Positions(lambda s: _occurrences(tokens, s))
         else:  # "en|fr": a word's stems in both languages (one when they are the same)
             index.by_stem = _Positions(
                 lambda s: [i for i, x in enumerate(tokens) if s in x.split(STEM_JOIN)]
@@ -307,16 +308,10 @@ class IndexedText:
     def offsets(self, i: int) -> tuple[int, int]:
         """Start and end, in its page's text, of the word at index ``i``."""
         page = self.page_no[i]
-        found = self._offsets.get(page)
-        if found is None:
-            text = self.pages[page - 1]
-            found = [m.span() for m in WORD.finditer(text)]
-            ends = [*self.page_start[1:], len(self.words)]
-            words_on_page = ends[page - 1] - self.page_start[page - 1]
-            if len(found) != words_on_page:  # a run folded into several words ("½"): rare
-                found = [(a, b) for _, a, b in word_spans(text)]
-            self._offsets[page] = found
-        return found[i - self.page_start[page - 1]]
+        spans = self._offsets.get(page)
+        if spans is None:
+            spans = self._offsets[page] = _PageSpans(self.pages[page - 1])
+        return spans.at(i - self.page_start[page - 1])
 
     @property
     def spans(self) -> list[tuple[int, int, int]]:
@@ -356,6 +351,49 @@ def _spaced(text: str) -> str:
     if not inner:
         return " " if text else ""
     return (" " if text[0].isspace() else "") + inner + (" " if text[-1].isspace() else "")
+
+
+class _PageSpans:
+    """The offsets of a page's words, found as far as a snippet needs them (snippets quote
+    the first occurrences; scanning a whole page costs more than indexing it), a chunk of
+    words at a time. A run that folds into other than one word ("½") makes the whole page
+    come from :func:`word_spans`, whose words are exactly the index's."""
+
+    CHUNK = 48
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._runs: Iterator[re.Match[str]] = WORD.finditer(text)
+        self._spans: list[tuple[int, int]] = []
+        self._done = False
+
+    def at(self, k: int) -> tuple[int, int]:
+        while len(self._spans) <= k and not self._done:
+            chunk = list(islice(self._runs, self.CHUNK))
+            self._done = len(chunk) < self.CHUNK
+            if not chunk:
+                break
+            if not self._text[chunk[0].start() : chunk[-1].end()].isascii() and any(
+                len(folded_parts(run.group())) != 1 for run in chunk
+            ):
+                self._spans = [(a, b) for _, a, b in word_spans(self._text)]
+                self._done = True
+                break
+            self._spans.extend(run.span() for run in chunk)
+        return self._spans[k]
+
+
+def _occurrences(tokens: list[str], token: str) -> list[int]:
+    """The indices of ``token`` in ``tokens``: list.index scans in C, so the loop turns once
+    per occurrence, not once per token."""
+    found: list[int] = []
+    at = -1
+    try:
+        while True:
+            at = tokens.index(token, at + 1)
+            found.append(at)
+    except ValueError:
+        return found
 
 
 class _StemTokens(Sequence[tuple[str, ...]]):

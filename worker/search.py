@@ -347,10 +347,14 @@ def search(
     after = parse_cursor(cursor, sort) if cursor else None
     hits: list[SearchHit] = []
     more = False
-    # An exact test's candidates all match: one more than a page tells whether more follow.
-    first = limit + 1 if prepared.exact else max(50, 2 * limit)
+    # An exact test's candidates all match (no partially indexed document is a candidate of
+    # everything): one more than a page says that more follow, unread.
+    all_match = prepared.exact and not index.partial_candidates(session)
+    first = limit + 1 if all_match else max(50, 2 * limit)
     stream = index.iter_candidates(session, prepared.test, filters, sort, after, first)  # type: ignore[arg-type]
     for batch in _batches(stream, min(_BATCH, first)):
+        if all_match and len(hits) + len(batch) > limit:
+            more, batch = True, batch[: limit - len(hits)]
         for candidate, document, explanation in _verify(session, prepared.node, batch, True):
             if len(hits) == limit:
                 more = True

@@ -76,7 +76,7 @@ _FOLDED: dict[str, tuple[str, ...]] = {}
 _FOLDED_MAX = 500_000  # entries; then the table starts again (a hostile text of unique words)
 
 
-def _folded_parts(raw: str) -> tuple[str, ...]:
+def folded_parts(raw: str) -> tuple[str, ...]:
     r"""The folded words of one raw ``\w+`` run (ASCII: lower-cased, itself one word)."""
     parts = _FOLDED.get(raw)
     if parts is None:
@@ -94,7 +94,7 @@ def word_spans(text: str) -> list[Span]:
     spans: list[Span] = []
     append = spans.append
     for m in WORD.finditer(nfc(text)):
-        parts = _folded_parts(m.group())
+        parts = folded_parts(m.group())
         if len(parts) == 1:
             append((parts[0], *m.span()))
         else:
@@ -107,7 +107,7 @@ def words(text: str) -> list[str]:
     """The folded words of a document's ``text``, in order (see :func:`word_spans`)."""
     out: list[str] = []
     for raw in WORD.findall(nfc(text)):
-        out.extend(_folded_parts(raw))
+        out.extend(folded_parts(raw))
     return out
 
 
