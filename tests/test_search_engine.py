@@ -449,6 +449,54 @@ def test_sqlite_filtered_search_reads_the_index_once(tmp_path) -> None:
         dispose_engines()
 
 
+def test_rare_and_common_words_page_newest_first(engine: sa.Engine) -> None:
+    """PostgreSQL looks for the newest candidates among the newest 400 ids first: a common word
+    is answered there, a rarer one (one match there, 30 older) from every match; both page
+    through every match, newest first, once each."""
+    docs = [html_doc("common" + (" rare" if n < 30 or n == 440 else ""), None) for n in range(450)]
+    ids = store(engine, docs)
+    for query, expected in (("rare", [*ids[:30], ids[440]]), ("common", ids)):
+        seen, cursor = [], None
+        with session_scope(engine) as session:
+            while True:
+                page = search(session, query, limit=4, cursor=cursor, count=False)
+                seen += [h.document_id for h in page.hits]
+                if (cursor := page.next_cursor) is None:
+                    break
+        assert len(seen) == len(set(seen)) == len(expected), query
+        assert set(seen) == set(expected), query
+        if engine.dialect.name == "postgresql":  # no title hits: newest first
+            assert seen == sorted(expected, reverse=True), query
+
+
+def test_postgresql_plain_search_reads_only_the_search_table(tmp_path) -> None:
+    """On PostgreSQL a search whose query is one tsquery reads document_search alone (its rows
+    are narrow, the title's lexemes in them): a join to document, or a sequential scan that
+    reads every row's vector out of TOAST, is what made a search take 40 ms at 10,000."""
+    import re
+
+    from worker.storage.search import candidate_statement
+
+    with database_for_test("postgresql", tmp_path) as url:
+        engine = get_engine(url)
+        store(engine, [html_doc("trafficking in persons", "Trafficking")])
+        with session_scope(engine) as session:
+            queries = (("trafficking NOT smuggling", 21), ('"in persons" OR pers*', None))
+            for query, limit in queries:
+                stmt, params = candidate_statement(
+                    session, prepare(session, query).test, None, "relevance", None, True, limit
+                )
+                compiled = stmt.compile(session.get_bind())
+                session.execute(sa.text("SET LOCAL enable_seqscan = off"))
+                rows = session.connection().exec_driver_sql(
+                    f"EXPLAIN {compiled}", {**compiled.params, **params}
+                )
+                plan = "\n".join(r[0] for r in rows)
+                assert "document_search" in plan, plan
+                assert not re.search(r" on document(?!_search)\b", plan), plan
+                assert "Seq Scan" not in plan, plan
+
+
 def test_ranked_candidates_resume_after_ties(engine: sa.Engine) -> None:
     """Candidates are read in batches, each resuming after the last score read: on PostgreSQL
     ts_rank is a float4, whose value must reach Python exactly or a batch of tied scores ends
