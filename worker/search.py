@@ -408,6 +408,8 @@ def iter_matches(
     stream = index.iter_candidates(session, prepared.test, None, "date")
     for batch in _batches(stream, _BATCH):
         found = [(row.id, e) for _, row, e in _verify(session, prepared.node, batch, True)]
+        if not found:
+            continue
         documents = session.scalars(
             select(Document).where(Document.id.in_([i for i, _ in found]))
         ).all()

@@ -119,7 +119,6 @@ SEARCH = table(
     column("kind", String),
 )
 FIELD_COLUMNS = {"sources": Document.source, "languages": Document.language, "kinds": Document.kind}
-FIELD_NAMES = {"sources": "source", "languages": "language", "kinds": "kind"}
 
 
 @dataclass(frozen=True)
@@ -266,6 +265,12 @@ class _Compiler:
         # a condition on the row of document_search joined to the document (or alone)
         return text(f"document_search.lexemes @@ CAST(:{name} AS tsquery)")  # type: ignore[return-value]
 
+    def narrow(self, filters: DocumentFilter) -> bool:
+        """Whether document_search alone answers (it holds the query language's fields): no
+        filter reads the document's own columns, no partially indexed document is a
+        candidate of everything."""
+        return not (filters.conditions() or self.partial)
+
     def tsquery(self, node: Node) -> str | None:
         """``node`` in the text or the title as one tsquery (one GIN lookup: an OR of two
         would read every row's vector), or None when it needs SQL around lookups."""
@@ -275,8 +280,8 @@ class _Compiler:
     def title_score(self, node: Node) -> ColumnElement[Any]:
         """How many of the query's words the title has: the title's lexemes are in the row."""
         hits: list[ColumnElement[Any]] = []
-        for tokens in dict.fromkeys(_positive_tokens(node)):
-            name = self.param(_ts_tokens(tokens, "title"))
+        for group in _title_groups(node):
+            name = self.param(group)
             hits.append(cast(text(f"document_search.title @@ CAST(:{name} AS tsquery)"), Integer))
         return cast(sum(hits[1:], hits[0]) if hits else literal(0), Double)
 
@@ -291,7 +296,7 @@ class _Compiler:
                 return func.lower(FIELD_COLUMNS[node.name]) == node.value
             if node.name == "tags":
                 return has_tag(node.value, SEARCH.c.document_id)
-            return func.lower(SEARCH.c[FIELD_NAMES[node.name]]) == node.value
+            return func.lower(SEARCH.c[FIELD_COLUMNS[node.name].key]) == node.value
         if isinstance(node, Everything):
             return true()
         if isinstance(node, Without):
@@ -319,6 +324,11 @@ def _positive_tokens(node: Node) -> list[Tokens]:
     if isinstance(node, All | Any_):
         return [t for c in node.children for t in _positive_tokens(c)]
     return []
+
+
+def _title_groups(node: Node) -> list[str]:
+    """The tsquery, in the title's lexemes, of each distinct positive token of ``node``."""
+    return [_ts_tokens(t, "title") for t in dict.fromkeys(_positive_tokens(node))]
 
 
 def _ranked_sqlite(compiler: _Compiler, node: Node) -> tuple[Any, bool]:
@@ -350,24 +360,30 @@ def _ranked_postgresql(
     """The candidates (id, score, when), scored by how many of the query's words their title
     has (ties: newest first, by id). PostgreSQL's index stores no word counts, and ts_rank
     would read every candidate's whole tsvector out of TOAST (20 ms for 3,000 candidates,
-    where the lookup takes 3). Read from document_search alone when the query is one tsquery
-    and nothing filters on the document's own columns.
+    where the lookup takes 3). Read from document_search alone when it answers
+    (:meth:`_Compiler.narrow`), else joined to the document.
 
     MATERIALIZED: the planner, misjudging how many rows match a tsquery, otherwise walks the
     primary key backwards and tests every row's tsvector."""
     score = compiler.title_score(node) if sort == "relevance" else literal(0.0)
-    if not filters.conditions() and not compiler.partial:
-        stmt = select(
+    stmt = _from_search(
+        compiler,
+        filters,
+        select(
             SEARCH.c.document_id.label("id"), score.label("score"), SEARCH.c.published.label("when")
-        ).where(compiler.candidates(node))
-    else:
-        stmt = filters.apply(
-            select(SEARCH.c.document_id.label("id"), score.label("score"), _when().label("when"))
-            .join(Document, Document.id == SEARCH.c.document_id)
-            .where(compiler.candidates(node))
-        )
-    matches = stmt.cte("matches").prefix_with("MATERIALIZED")
+        ),
+    )
+    matches = stmt.where(compiler.candidates(node)).cte("matches").prefix_with("MATERIALIZED")
     return select(matches.c.id, matches.c.score, matches.c.when)
+
+
+def _from_search(compiler: _Compiler, filters: DocumentFilter, stmt: Select[Any]) -> Select[Any]:
+    """``stmt`` (of document_search's columns) read from document_search alone, or joined to
+    the document and filtered when the filters need it."""
+    stmt = stmt.select_from(SEARCH)
+    if compiler.narrow(filters):
+        return stmt
+    return filters.apply(stmt.join(Document, Document.id == SEARCH.c.document_id))
 
 
 # How far back, in document ids, the newest candidates are first looked for along the primary key
@@ -392,8 +408,7 @@ def _top_postgresql(
     word) every match is read from the GIN bitmap and sorted (~1 µs a match), never the whole
     archive along the key, testing each row's vector out of TOAST (a word the planner has no
     statistics of, estimated at 1%, made it choose that: 30 ms at 10,000 documents)."""
-    groups = [_ts_tokens(t, "title") for t in dict.fromkeys(_positive_tokens(node))]
-    titled = " | ".join(f"({g})" for g in groups)
+    titled = " | ".join(f"({g})" for g in _title_groups(node))
     score = compiler.title_score(node)
     untitled = text(f"NOT document_search.title @@ CAST(:{compiler.param(titled)} AS tsquery)")
     document_id = SEARCH.c.document_id
@@ -452,7 +467,7 @@ def candidate_statement(
         not compiler.sqlite
         and sort == "relevance"
         and limit is not None
-        and not (wanted.conditions() or compiler.partial)
+        and compiler.narrow(wanted)
         and (query := compiler.tsquery(node)) is not None
     ):
         return _top_postgresql(compiler, node, query, after, anchored, limit), compiler.params
@@ -541,17 +556,11 @@ def count_candidates(session: Session, node: Node, filters: DocumentFilter | Non
     compiler = _Compiler(session)
     wanted = filters or DocumentFilter()
     if compiler.sqlite:
-        stmt = select(func.count()).select_from(Document).where(compiler.candidates(node))
-    elif not (wanted.conditions() or compiler.partial):
-        stmt = select(func.count()).select_from(SEARCH).where(compiler.candidates(node))
+        stmt = wanted.apply(select(func.count()).select_from(Document))
     else:
-        stmt = (
-            select(func.count())
-            .select_from(SEARCH)
-            .join(Document, Document.id == SEARCH.c.document_id)
-            .where(compiler.candidates(node))
-        )
-    return int(_rows(session, wanted.apply(stmt), compiler.params)[0][0] or 0)
+        stmt = _from_search(compiler, wanted, select(func.count()))
+    stmt = stmt.where(compiler.candidates(node))
+    return int(_rows(session, stmt, compiler.params)[0][0] or 0)
 
 
 def _rows(session: Session, stmt: Select[Any], params: dict[str, str]) -> Sequence[Row[Any]]:
