@@ -29,6 +29,7 @@ from worker.text import (
     WORD,
     all_stems,
     fold,
+    folds_one_to_one,
     languages_for,
     query_stems,
     stem,
@@ -89,6 +90,20 @@ def test_decomposed_accents_make_the_same_words_and_spans_point_into_nfc() -> No
     assert [composed[start:end] for _, start, end in spans] == ["La", "mendicité", "forcée"]
     assert [w for w, _, _ in word_spans("½")] == ["1", "2"]
     assert {(s, e) for _, s, e in word_spans("½")} == {(0, 1)}
+
+
+@pytest.mark.parametrize(
+    ("text", "one_to_one"),
+    [
+        ("trafficking in persons", True),
+        ("La mendicité forcée « traite » d’êtres humains", True),  # accents, quotes
+        ("ﬁnancement m² Straße ŒUVRE", True),  # each folds into one longer word
+        ("une part de ½", False),  # "1⁄2": two words
+    ],
+)
+def test_a_text_whose_runs_are_its_words_one_for_one(text: str, one_to_one: bool) -> None:
+    assert folds_one_to_one(text) is one_to_one
+    assert (len(WORD.findall(text)) == len(words(text))) is one_to_one
 
 
 def test_a_typed_term_folds_like_the_text() -> None:
@@ -171,6 +186,35 @@ def test_index_query_and_subscriptions_agree_on_every_word(
                 assert query_stems(word) & tokens, (typed, word)
             node = parse_query(typed)
             assert explain(node, stored) == explain(node, built) is not None, typed
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([*VOCABULARY, "½", "m²", "ﬁn", "e\u0301te\u0301", "x" * 70]),
+            st.sampled_from([" ", "\n", ", ", "-\n", "’"]),
+        ),
+        min_size=1,
+        max_size=120,
+    ),
+    st.lists(st.integers(0, 10_000), min_size=1, max_size=12),
+)
+def test_snippet_offsets_are_the_words_spans_asked_in_any_order(
+    parts: list[tuple[str, str]], asked: list[int]
+) -> None:
+    """A snippet finds its words' offsets lazily (the runs before them skipped in C, only the
+    non-ASCII ones folded, a page with a word that folds into several taken whole): in any
+    order, even backwards, they are :func:`word_spans`' offsets of the same word."""
+    page = "".join(word + sep for word, sep in parts)
+    expected = [(start, end) for _, start, end in word_spans(page)]
+    fields = index_fields(None, [page], "fr")
+    words, stems = page_tokens(fields.words, fields.stems)
+    stored = IndexedText.from_tokens([page], words, stems, "fr")
+    for index in (IndexedText.build([page], "fr"), stored):
+        assert len(index.words) == len(expected)
+        for k in asked:
+            i = k % len(expected)
+            assert index.offsets(i) == expected[i], (i, page)
 
 
 # -- SQLite: the migration re-stems what was stored --------------------------------------------

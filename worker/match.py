@@ -20,7 +20,7 @@ import heapq
 import json
 import re
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import islice
 from typing import Any, Protocol, overload
@@ -34,7 +34,7 @@ from worker.text import (
     STEM_JOIN,
     WORD,
     fold,
-    folded_parts,
+    folds_one_to_one,
     languages_for,
     nfc,
     query_stems,
@@ -355,32 +355,53 @@ def _spaced(text: str) -> str:
 
 class _PageSpans:
     """The offsets of a page's words, found as far as a snippet needs them (snippets quote
-    the first occurrences; scanning a whole page costs more than indexing it), a chunk of
-    words at a time. A run that folds into other than one word ("½") makes the whole page
-    come from :func:`word_spans`, whose words are exactly the index's."""
-
-    CHUNK = 48
+    a few occurrences; a loop over every word before them costs more than the rest of an
+    explanation). The runs before a wanted word are skipped by a regex that consumes 64 of
+    them per match (a match object per run costs twice as much), and the text passed is
+    checked once for a character that folds into other than one word ("½"); such a page
+    comes whole from :func:`word_spans`, whose words are exactly the index's."""
 
     def __init__(self, text: str) -> None:
         self._text = text
-        self._runs: Iterator[re.Match[str]] = WORD.finditer(text)
-        self._spans: list[tuple[int, int]] = []
-        self._done = False
+        self._known: dict[int, tuple[int, int]] = {}
+        self._next = 0  # the index of the word that starts at or after self._pos
+        self._pos = 0
+        self._checked = 0  # the text before this offset folds one word per run
+        self._whole: list[tuple[int, int]] | None = None
 
     def at(self, k: int) -> tuple[int, int]:
-        while len(self._spans) <= k and not self._done:
-            chunk = list(islice(self._runs, self.CHUNK))
-            self._done = len(chunk) < self.CHUNK
-            if not chunk:
-                break
-            if not self._text[chunk[0].start() : chunk[-1].end()].isascii() and any(
-                len(folded_parts(run.group())) != 1 for run in chunk
-            ):
-                self._spans = [(a, b) for _, a, b in word_spans(self._text)]
-                self._done = True
-                break
-            self._spans.extend(run.span() for run in chunk)
-        return self._spans[k]
+        if self._whole is not None:
+            return self._whole[k]
+        span = self._known.get(k)
+        if span is not None:
+            return span
+        if k < self._next:  # behind the scan: start again from the nearest word known before
+            before = max((i for i in self._known if i < k), default=None)
+            self._next, self._pos = (0, 0)
+            if before is not None:
+                self._next, self._pos = before + 1, self._known[before][1]
+        pos, todo = self._pos, k - self._next
+        for skip, size in _SKIPS:
+            while todo >= size and (passed := skip.match(self._text, pos)) is not None:
+                pos, todo = passed.end(), todo - size
+        run = WORD.search(self._text, pos) if todo == 0 else None
+        # the k-th run is the k-th word unless a word before it folds into several (then it
+        # may also lie past the last run)
+        end = len(self._text) if run is None else run.end()
+        if end > self._checked:
+            if not folds_one_to_one(self._text[self._checked : end]):
+                self._whole = [(a, b) for _, a, b in word_spans(self._text)]
+                return self._whole[k]
+            self._checked = end
+        if run is None:
+            raise IndexError(k)
+        self._next, self._pos = k + 1, run.end()
+        self._known[k] = span = run.span()
+        return span
+
+
+# Skip n runs of word characters (possessive: no backtracking into a run)
+_SKIPS = tuple((re.compile(rf"(?:\W*+\w++){{{n}}}"), n) for n in (64, 8, 1))
 
 
 def _occurrences(tokens: list[str], token: str) -> list[int]:

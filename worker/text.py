@@ -87,6 +87,29 @@ def folded_parts(raw: str) -> tuple[str, ...]:
     return parts
 
 
+# Non-ASCII character → whether a word containing it may fold into other than one word.
+_SPLITS: dict[str, bool] = {}
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+
+
+def folds_one_to_one(text: str) -> bool:
+    r"""Whether each ``\w+`` run of ``text`` folds into exactly one word, so that its runs are
+    its words one for one: unless a word character in it folds into none or several ("½" is
+    "1⁄2"). Each distinct non-ASCII character is looked at once (folding is per character)."""
+    if text.isascii():
+        return True
+    for char in set(_NON_ASCII.findall(text)):
+        splits = _SPLITS.get(char)
+        if splits is None:
+            splits = WORD.fullmatch(char) is not None and WORD.fullmatch(fold(char)) is None
+            if len(_SPLITS) >= 100_000:  # a hostile text of every character there is
+                _SPLITS.clear()
+            _SPLITS[char] = splits
+        if splits:
+            return False
+    return True
+
+
 def word_spans(text: str) -> list[Span]:
     """The folded words of a document's ``text`` in order, each with the offsets of the word
     it comes from in ``nfc(text)`` (a word that folds into several, "½", gives each the same
