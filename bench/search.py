@@ -132,8 +132,11 @@ def load(url: str, count: int) -> dict[str, float]:
             previous_search.fill(conn, [dict(r._mapping) for r in rows])
             last = rows[-1].id
         previous_search.finish(conn)
-        if engine.dialect.name == "postgresql":
-            conn.execute(sa.text("ANALYZE document"))
+    if engine.dialect.name == "postgresql":
+        # The state autovacuum keeps an archive in (its statistics, visibility map and hint
+        # bits), not that of tables filled a second ago: searching those took 1.4x as long.
+        with engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("VACUUM ANALYZE")
     return {"insert": insert, "previous insert": time.perf_counter() - started}
 
 
@@ -219,7 +222,8 @@ def run(smoke: bool = False) -> str:
     lines = [
         "Synthetic documents (3–8 seed paragraphs each, 75% EN / 25% FR); median of 15 runs "
         "(5 at 100,000) after a warm-up. Insert: the ORM in batches of 1,000, index tokens "
-        "computed as by a poll; previous: copying the rows into the previous engine's index.",
+        "computed as by a poll; previous: copying the rows into the previous engine's index; "
+        "PostgreSQL then vacuumed and analyzed, as autovacuum keeps it.",
         "",
     ]
     for (dialect, count), result in results.items():
