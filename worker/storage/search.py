@@ -257,13 +257,9 @@ class _Compiler:
         return _fts_expression(node, target) if self.sqlite else _ts_expression(node, target)
 
     def lookup(self, expression: str) -> ColumnElement[bool]:
-        name = self.param(expression)
         if self.sqlite:
-            return Document.id.in_(
-                select(text("rowid"))
-                .select_from(text("document_fts"))
-                .where(text(f"document_fts MATCH :{name}"))
-            )
+            return Document.id.in_(_fts_ids(self, expression))
+        name = self.param(expression)
         # a condition on the row of document_search joined to the document (or alone)
         return text(f"document_search.lexemes @@ CAST(:{name} AS tsquery)")  # type: ignore[return-value]
 
@@ -427,9 +423,7 @@ def _top_postgresql(
     newest: Any = select(func.max(SEARCH.c.document_id)).scalar_subquery()
     if after is not None:
         last_score, last_id = float(after[0]), after[1]
-        first = first.where(
-            or_(score < last_score, and_(score == last_score, document_id < last_id))
-        )
+        first = first.where(_after(score, document_id, last_score, last_id))
         if last_score <= 0:  # past the title hits
             rest = rest.where(document_id < last_id)
             newest = literal(last_id - 1)
@@ -449,10 +443,19 @@ def _top_postgresql(
     )
 
 
+def _fts_match(compiler: _Compiler, expression: str) -> ColumnElement[bool]:
+    """The rows of document_fts matching an FTS5 expression (passed as a parameter)."""
+    return text(f"document_fts MATCH :{compiler.param(expression)}")  # type: ignore[return-value]
+
+
 def _fts_ids(compiler: _Compiler, expression: str) -> Select[Any]:
     """The rowids matching an FTS5 expression (listed once per statement where used by IN)."""
-    match = text(f"document_fts MATCH :{compiler.param(expression)}")
-    return select(FTS.c.rowid).where(match).correlate(None)
+    return select(FTS.c.rowid).where(_fts_match(compiler, expression)).correlate(None)
+
+
+def _after(key: Any, document_id: Any, last_key: Any, last_id: int) -> ColumnElement[bool]:
+    """The rows that come after a cursor's (key, id) in descending order: a keyset page."""
+    return or_(key < last_key, and_(key == last_key, document_id < last_id))
 
 
 def _top_sqlite(
@@ -481,7 +484,7 @@ def _top_sqlite(
     def matching(expression: str) -> ColumnElement[bool]:
         if conditions:
             return key.in_(_fts_ids(compiler, expression))
-        return text(f"document_fts MATCH :{compiler.param(expression)}")  # type: ignore[return-value]
+        return _fts_match(compiler, expression)
 
     # one word: every title hit has it (no second lookup); else count them per title hit
     hits = [cast(key.in_(_fts_ids(compiler, g)), Integer) for g in groups if len(groups) > 1]
@@ -494,7 +497,7 @@ def _top_sqlite(
     titles_left = True
     if after is not None:
         last_score, last_id = float(after[0]), after[1]
-        first = first.where(or_(score < last_score, and_(score == last_score, key < last_id)))
+        first = first.where(_after(score, key, last_score, last_id))
         if last_score <= 0:  # past the title hits
             titles_left, rest = False, rest.where(key < last_id)
     if not conditions:
@@ -553,19 +556,11 @@ def candidate_statement(
     ranked = select(inner.c.id, inner.c.score, inner.c.when)
     if sort == "relevance":
         if after is not None:
-            last_score, last_id = float(after[0]), after[1]
-            ranked = ranked.where(
-                or_(
-                    inner.c.score < last_score,
-                    and_(inner.c.score == last_score, inner.c.id < last_id),
-                )
-            )
+            ranked = ranked.where(_after(inner.c.score, inner.c.id, float(after[0]), after[1]))
         return ranked.order_by(inner.c.score.desc(), inner.c.id.desc()), compiler.params
     if after is not None:
-        last_when, last_id = datetime.fromisoformat(str(after[0])), after[1]
-        ranked = ranked.where(
-            or_(inner.c.when < last_when, and_(inner.c.when == last_when, inner.c.id < last_id))
-        )
+        last_when = datetime.fromisoformat(str(after[0]))
+        ranked = ranked.where(_after(inner.c.when, inner.c.id, last_when, after[1]))
     return ranked.order_by(inner.c.when.desc(), inner.c.id.desc()), compiler.params
 
 
